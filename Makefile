@@ -1,0 +1,65 @@
+# The two commands: `make run` (set up, then serve on http://127.0.0.1:5000) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app webapp
+PYTHON ?= python3
+
+.PHONY: run test setup setup-dev chromium lint test-unit test-sqlite test-postgres test-e2e migration bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+setup-dev: setup $(VENV)/.installed-dev
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) bootstrap
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+# Playwright drives Debian's Chromium: its own browser download does not work here.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'sudo apt-get install chromium' (needed by the e2e tests)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: setup-dev
+	$(BIN)/ruff check .
+
+test-sqlite: setup-dev
+	env -u TEST_DATABASE_URL $(BIN)/pytest tests
+
+test-postgres: setup-dev
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(BIN)/pytest tests; else echo "TEST_DATABASE_URL not set: PostgreSQL run skipped"; fi
+
+test-e2e: setup-dev chromium
+	env -u TEST_DATABASE_URL $(BIN)/pytest e2e
+
+test: lint test-sqlite test-postgres test-e2e
+
+# Regenerate the schema migration from the models.
+migration: setup
+	$(FLASK) db migrate -m "$(or $(m),schema)"
+
+bench: setup-dev
+	$(BIN)/python bench/lists.py
+	$(BIN)/python bench/convert_one.py
+
+clean:
+	rm -rf $(VENV) node_modules instance test-results

@@ -1,0 +1,200 @@
+"""Fixtures: a fresh database per test (SQLite, or PostgreSQL when TEST_DATABASE_URL is set),
+the app, a client, users of every role, and small record builders."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.extensions import db as _db
+from webapp.models import Account, ApiToken, Contact, Deal, Lead, Note, Pipeline, Task, User
+from webapp.reference import ensure_reference_data
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+ROLES = ("admin", "manager", "sales", "viewer")
+PASSWORD = "correct horse battery"
+User.password_method = "pbkdf2:sha256:1000"  # a fast hash: the suite creates many users
+
+
+def _pg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+@pytest.fixture(scope="session")
+def _pg_schema():
+    """On PostgreSQL: build the schema once per run; tests truncate instead of rebuilding."""
+    if not PG_URL:
+        yield None
+        return
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": _pg_url(PG_URL)})
+    with app.app_context():
+        _db.drop_all()
+        _db.create_all()
+        _db.session.remove()
+        _db.engine.dispose()
+    yield _pg_url(PG_URL)
+
+
+@pytest.fixture
+def app(request, tmp_path, _pg_schema):
+    csrf = request.node.get_closest_marker("csrf") is not None
+    uri = _pg_schema or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    app = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "WTF_CSRF_ENABLED": csrf,
+        "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "SERVER_NAME": "localhost",
+    })
+    with app.app_context():
+        if _pg_schema:
+            tables = ", ".join(f'"{t.name}"' for t in _db.metadata.sorted_tables)
+            _db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _db.session.commit()
+        else:
+            _db.create_all()
+        ensure_reference_data(_db.session)
+        _db.session.commit()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "sales", **kw) -> User:
+        n = next(counter)
+        user = User(email=kw.pop("email", f"{role}{n}@example.com"), name=kw.pop("name", f"{role.title()} {n}"),
+                    role_key=role, **kw)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user, db) -> dict[str, User]:
+    """One user per role; the sales user reports to the manager, who shares their team."""
+    from webapp.models import Team
+
+    team = Team(name="North")
+    db.session.add(team)
+    db.session.commit()
+    manager = make_user("manager", email="manager@example.com", team_id=team.id)
+    return {
+        "admin": make_user("admin", email="admin@example.com"),
+        "manager": manager,
+        "sales": make_user("sales", email="sales@example.com", manager_id=manager.id, team_id=team.id),
+        "viewer": make_user("viewer", email="viewer@example.com"),
+        "other_sales": make_user("sales", email="other@example.com"),
+    }
+
+
+def login(client, user: User | None) -> None:
+    """Sign the test client in as `user` (None: anonymous) without going through the form."""
+    with client.session_transaction() as session:
+        session.clear()
+        if user is not None:
+            session["_user_id"] = str(user.id)
+            session["_fresh"] = True
+
+
+@pytest.fixture
+def as_user(client, users):
+    """as_user("sales") signs the client in with that role (or "anonymous") and returns it."""
+
+    def sign_in(role: str):
+        login(client, None if role == "anonymous" else users[role])
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def api_headers(db):
+    def headers(user: User) -> dict[str, str]:
+        row, token = ApiToken.issue(user, "test")
+        db.session.add(row)
+        db.session.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def _builder(db, model, defaults):
+    def build(**kw):
+        values = {**defaults(), **kw}
+        tags = values.pop("tags", None)
+        obj = model(**values)
+        db.session.add(obj)
+        db.session.flush()
+        if tags:
+            from webapp.records import set_tags
+
+            set_tags(db.session, model.__tablename__[:-1], obj.id, tags)
+        db.session.commit()
+        return obj
+
+    return build
+
+
+@pytest.fixture
+def make_lead(db):
+    return _builder(db, Lead, lambda: {"first_name": "Charles", "last_name": "Stone",
+                                       "company": "Zylker Inc.", "email": "charles.s@zylker.com"})
+
+
+@pytest.fixture
+def make_account(db):
+    return _builder(db, Account, lambda: {"name": "Zylker Inc."})
+
+
+@pytest.fixture
+def make_contact(db):
+    return _builder(db, Contact, lambda: {"first_name": "Charles", "last_name": "Stone"})
+
+
+@pytest.fixture
+def make_deal(db):
+    def defaults():
+        pipeline = db.session.query(Pipeline).filter_by(is_default=True).one()
+        return {"name": "Zylker deal", "pipeline_id": pipeline.id, "stage": "Qualification"}
+
+    return _builder(db, Deal, defaults)
+
+
+@pytest.fixture
+def make_note(db):
+    return _builder(db, Note, lambda: {"body": "Met at the fair", "parent_type": "lead", "parent_id": 1})
+
+
+@pytest.fixture
+def make_task(db):
+    return _builder(db, Task, lambda: {"subject": "Call back", "parent_type": "lead", "parent_id": 1})

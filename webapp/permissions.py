@@ -1,0 +1,186 @@
+"""Roles, record visibility and "may X do Y to Z": the one place, used by pages, API and domain.
+
+Built-in roles (issue 3): admin (everything), manager (everything on the records of
+their team and their reports), sales (creates records, edits their own, reads all
+accounts/contacts/deals, sees and edits only their own leads, may convert), viewer
+(reads, changes nothing, may not convert). Never imports Flask.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import false, or_, select, true
+
+from .models import RECORD_MODELS, Lead, Note, Role, Task, User
+
+ENTITY_PERMS = ("lead", "account", "contact", "deal", "task", "note", "attachment")
+ALL_PERMISSIONS = sorted(
+    [f"{e}.create" for e in ENTITY_PERMS]
+    + [f"{e}.edit" for e in ENTITY_PERMS]
+    + ["record.delete", "lead.convert", "conversion.revert", "admin"]
+)
+PERMISSION_LABELS = {"lead.convert": "Convert leads", "admin": "Administration"}
+
+BUILTIN_ROLES = {
+    "admin": ("Administrator", "all", ALL_PERMISSIONS),
+    "manager": ("Manager", "team", [p for p in ALL_PERMISSIONS if p != "admin"]),
+    "sales": (
+        "Sales",
+        "own",
+        [f"{e}.create" for e in ENTITY_PERMS]
+        + [f"{e}.edit" for e in ENTITY_PERMS]
+        + ["lead.convert", "conversion.revert"],
+    ),
+    "viewer": ("Viewer", "all", []),
+}
+ROLE_KEYS = tuple(BUILTIN_ROLES)
+
+
+def ensure_roles(session) -> None:
+    """Create the built-in roles that are missing (never overwrites an edited role)."""
+    existing = set(session.scalars(select(Role.key)))
+    for key, (label, scope, perms) in BUILTIN_ROLES.items():
+        if key not in existing:
+            session.add(Role(key=key, label=label, scope=scope, permissions=list(perms)))
+
+
+def has_perm(user: User | None, perm: str) -> bool:
+    return bool(user and user.is_active and user.role and perm in (user.role.permissions or []))
+
+
+def is_admin(user: User | None) -> bool:
+    return has_perm(user, "admin")
+
+
+def can_create(user: User | None, entity: str) -> bool:
+    return has_perm(user, f"{entity}.create")
+
+
+def can_convert(user: User | None) -> bool:
+    """C7.1: the role permission "Convert leads"."""
+    return has_perm(user, "lead.convert")
+
+
+def _scope(user: User) -> str:
+    return user.role.scope if user.role else "own"
+
+
+def team_user_ids(session, user: User) -> set[int]:
+    """The user, their reports (all levels) and the members of their team."""
+    ids = {user.id}
+    frontier = {user.id}
+    while frontier:
+        reports = set(session.scalars(select(User.id).where(User.manager_id.in_(frontier))))
+        frontier = reports - ids
+        ids |= reports
+    if user.team_id:
+        ids |= set(session.scalars(select(User.id).where(User.team_id == user.team_id)))
+    return ids
+
+
+def _owned_clause(session, user: User, model):
+    """SQL: the records of `model` within the user's edit scope."""
+    scope = _scope(user)
+    if scope == "all":
+        return true()
+    if scope == "team":
+        clause = model.owner_id.in_(team_user_ids(session, user))
+        if user.team_id and hasattr(model, "team_id"):
+            clause = or_(clause, model.team_id == user.team_id)
+        return clause
+    return model.owner_id == user.id
+
+
+def _in_scope(session, user: User, obj) -> bool:
+    scope = _scope(user)
+    if scope == "all":
+        return True
+    if scope == "team":
+        if user.team_id and getattr(obj, "team_id", None) == user.team_id:
+            return True
+        return obj.owner_id in team_user_ids(session, user)
+    return obj.owner_id == user.id
+
+
+def visible_clause(session, user: User | None, model):
+    """SQL where-clause: the rows of `model` (a record model) this user may see."""
+    if user is None or not user.is_active:
+        return false()
+    # Everyone reads accounts, contacts and deals; leads follow the edit scope, except
+    # that a viewer (who edits nothing) reads them all.
+    if model is not Lead or not any(
+        p.endswith(".edit") for p in (user.role.permissions or [])
+    ):
+        return true()
+    return _owned_clause(session, user, model)
+
+
+def parent_of(session, obj):
+    """The record a note, task or attachment hangs on."""
+    model = RECORD_MODELS.get(obj.parent_type)
+    return session.get(model, obj.parent_id) if model else None
+
+
+def can_view(session, user: User | None, obj) -> bool:
+    if user is None or not user.is_active or obj is None:
+        return False
+    if obj.__class__.__name__ in ("Note", "Task", "Attachment"):
+        return can_view(session, user, parent_of(session, obj))
+    if isinstance(obj, Lead):
+        if not any(p.endswith(".edit") for p in (user.role.permissions or [])):
+            return True
+        return _in_scope(session, user, obj)
+    return True
+
+
+def can_edit(session, user: User | None, obj) -> bool:
+    """May the user change this record? Converted leads are read-only for everyone (C1.4)."""
+    if user is None or not user.is_active or obj is None:
+        return False
+    kind = obj.__class__.__name__.lower()
+    if not has_perm(user, f"{kind}.edit"):
+        return False
+    if isinstance(obj, Lead) and obj.converted:
+        return False
+    if isinstance(obj, Note | Task) or kind == "attachment":
+        mine = getattr(obj, "author_id", None) == user.id or getattr(obj, "owner_id", None) == user.id
+        mine = mine or getattr(obj, "uploaded_by", None) == user.id
+        return mine or can_edit(session, user, parent_of(session, obj))
+    return _in_scope(session, user, obj)
+
+
+def can_delete(session, user: User | None, obj) -> bool:
+    return has_perm(user, "record.delete") and can_edit(session, user, obj)
+
+
+def can_add_to(session, user: User | None, parent, kind: str) -> bool:
+    """May the user add a note / task / attachment to this record? Anyone who can see it and
+    has the create permission, except on a converted lead (read-only, C1.4)."""
+    if isinstance(parent, Lead) and parent.converted:
+        return False
+    return can_create(user, kind) and can_view(session, user, parent)
+
+
+def may_convert_lead(session, user: User | None, lead: Lead) -> tuple[bool, str | None]:
+    """C7.1/C7.2: (allowed, reason). Only leads the user may edit, with "Convert leads"."""
+    if not can_convert(user):
+        return False, "Your role lacks the “Convert leads” permission."
+    if not can_edit(session, user, lead):
+        return False, "You may only convert leads you can edit."
+    return True, None
+
+
+def who_can_edit(session, obj) -> list[User]:
+    """People who may edit `obj`: its owner, the owner's managers up the chain, admins."""
+    people: list[User] = []
+    owner = session.get(User, obj.owner_id) if obj.owner_id else None
+    seen = set()
+    while owner is not None and owner.id not in seen:
+        seen.add(owner.id)
+        if has_perm(owner, f"{obj.__class__.__name__.lower()}.edit"):
+            people.append(owner)
+        owner = owner.manager
+    admins = session.scalars(
+        select(User).join(Role).where(Role.scope == "all", User.active.is_(True))
+    ).all()
+    people += [a for a in admins if is_admin(a) and a.id not in seen]
+    return people

@@ -1,0 +1,32 @@
+"""Reference data every database needs: roles, lead statuses, the default pipeline, base currency."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .models import DEFAULT_STAGES, DEFAULT_STATUSES, CurrencyRate, LeadStatus, Pipeline, Stage
+from .permissions import ensure_roles
+
+
+def ensure_reference_data(session) -> None:
+    """Add what is missing (idempotent; never overwrites what an administrator edited)."""
+    ensure_roles(session)
+    if session.scalar(select(LeadStatus.key).limit(1)) is None:
+        for position, (key, label, category) in enumerate(DEFAULT_STATUSES):
+            session.add(LeadStatus(key=key, label=label, category=category, position=position))
+    if session.scalar(select(Pipeline.id).limit(1)) is None:
+        pipeline = Pipeline(name="Sales", is_default=True)
+        probabilities = (10, 20, 40, 60, 100, 0)
+        pipeline.stages = [
+            Stage(name=name, position=i, probability=probabilities[i])
+            for i, name in enumerate(DEFAULT_STAGES)
+        ]
+        session.add(pipeline)
+    if session.scalar(select(CurrencyRate.code).limit(1)) is None:
+        session.add_all([
+            CurrencyRate(code="EUR", rate=1, is_base=True),
+            CurrencyRate(code="USD", rate="0.92"),
+            CurrencyRate(code="GBP", rate="1.17"),
+            CurrencyRate(code="CHF", rate="1.05"),
+        ])
+    session.flush()

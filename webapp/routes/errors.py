@@ -1,0 +1,53 @@
+"""Error pages for people and JSON errors for the API: never a bare 500 for bad input."""
+
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Authentication is required.",
+    403: "You do not have permission to do this.",
+    404: "There is nothing here.",
+    405: "This method is not allowed here.",
+    409: "This conflicts with the current state of the record.",
+    413: "The file is too large.",
+    422: "Some fields need attention.",
+}
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str | None = None):
+    message = message or MESSAGES.get(status, "Something went wrong.")
+    if wants_json():
+        return jsonify(error=CODES.get(status, "error"), message=message, errors={}), status
+    from ..htmx import is_htmx
+
+    template = "errors/_error.html" if is_htmx() else "errors/error.html"
+    return render_template(template, status=status, message=message), status
+
+
+def register(app) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(e):
+        return error_response(400, "The form expired or its security token is missing; reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        description = e.description if e.description and e.description != type(e).description else None
+        return error_response(e.code or 500, description)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        app.logger.exception("unhandled error")
+        from ..extensions import db
+
+        db.session.rollback()
+        return error_response(500, "Something went wrong on our side; nothing was saved.")
