@@ -1,9 +1,13 @@
 """One blueprint per resource; BLUEPRINTS is what create_app registers."""
 
 from .accounts import bp as accounts_bp
+from .activities import bp as activities_bp
+from .api import bp as api_bp
 from .auth import bp as auth_bp
 from .contacts import bp as contacts_bp
+from .conversions import bp as conversions_bp
 from .deals import bp as deals_bp
 from .leads import bp as leads_bp
 
-BLUEPRINTS = [auth_bp, leads_bp, accounts_bp, contacts_bp, deals_bp]
+BLUEPRINTS = [auth_bp, leads_bp, accounts_bp, contacts_bp, deals_bp, activities_bp,
+              conversions_bp, api_bp]

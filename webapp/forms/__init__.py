@@ -1,0 +1,1 @@
+"""WTForms classes, one per form, grouped by resource; shared fields and validators in common."""
