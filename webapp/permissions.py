@@ -16,7 +16,7 @@ ENTITY_PERMS = ("lead", "account", "contact", "deal", "task", "note", "attachmen
 ALL_PERMISSIONS = sorted(
     [f"{e}.create" for e in ENTITY_PERMS]
     + [f"{e}.edit" for e in ENTITY_PERMS]
-    + ["record.delete", "lead.convert", "conversion.revert", "admin"]
+    + ["record.delete", "record.read_all", "lead.convert", "conversion.revert", "admin"]
 )
 PERMISSION_LABELS = {"lead.convert": "Convert leads", "admin": "Administration"}
 
@@ -28,9 +28,9 @@ BUILTIN_ROLES = {
         "own",
         [f"{e}.create" for e in ENTITY_PERMS]
         + [f"{e}.edit" for e in ENTITY_PERMS]
-        + ["lead.convert", "conversion.revert"],
+        + ["lead.convert", "conversion.revert", "record.read_all"],
     ),
-    "viewer": ("Viewer", "all", []),
+    "viewer": ("Viewer", "all", ["record.read_all"]),
 }
 ROLE_KEYS = tuple(BUILTIN_ROLES)
 
@@ -105,13 +105,20 @@ def visible_clause(session, user: User | None, model):
     """SQL where-clause: the rows of `model` (a record model) this user may see."""
     if user is None or not user.is_active:
         return false()
-    # Everyone reads accounts, contacts and deals; leads follow the edit scope, except
-    # that a viewer (who edits nothing) reads them all.
-    if model is not Lead or not any(
-        p.endswith(".edit") for p in (user.role.permissions or [])
-    ):
+    # The built-in roles read every account, contact and deal ("record.read_all"); a role
+    # without it (an administrator's custom role) reads only within its scope. Leads
+    # follow the edit scope, except that a viewer (who edits nothing) reads them all.
+    if model is Lead:
+        if not _edits_anything(user):
+            return true()
+        return _owned_clause(session, user, model)
+    if has_perm(user, "record.read_all"):
         return true()
     return _owned_clause(session, user, model)
+
+
+def _edits_anything(user: User) -> bool:
+    return any(p.endswith(".edit") for p in (user.role.permissions or []))
 
 
 def parent_of(session, obj):
@@ -126,10 +133,8 @@ def can_view(session, user: User | None, obj) -> bool:
     if obj.__class__.__name__ in ("Note", "Task", "Attachment"):
         return can_view(session, user, parent_of(session, obj))
     if isinstance(obj, Lead):
-        if not any(p.endswith(".edit") for p in (user.role.permissions or [])):
-            return True
-        return _in_scope(session, user, obj)
-    return True
+        return not _edits_anything(user) or _in_scope(session, user, obj)
+    return has_perm(user, "record.read_all") or _in_scope(session, user, obj)
 
 
 def can_edit(session, user: User | None, obj) -> bool:
