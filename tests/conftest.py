@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from webapp import create_app
@@ -73,7 +74,19 @@ def db(app):
 
 @pytest.fixture
 def client(app):
+    app.test_client_class = FreshUserClient
     return app.test_client()
+
+
+class FreshUserClient(FlaskClient):
+    """The fixture keeps one app context open for the whole test, so Flask-Login's cached
+    user (g._login_user) would survive from one request to the next: forget it each time."""
+
+    def open(self, *args, **kwargs):
+        from flask import g
+
+        g.pop("_login_user", None)
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture
@@ -112,6 +125,11 @@ def users(make_user, db) -> dict[str, User]:
 
 def login(client, user: User | None) -> None:
     """Sign the test client in as `user` (None: anonymous) without going through the form."""
+    # Requests reuse the test's app context, so Flask-Login's per-context cache of the
+    # current user (g._login_user) must go, or a second sign-in in one test is ignored.
+    from flask import g
+
+    g.pop("_login_user", None)
     with client.session_transaction() as session:
         session.clear()
         if user is not None:

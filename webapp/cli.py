@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from .extensions import db
@@ -88,7 +88,8 @@ def register(app: Flask) -> None:
         if db.session.scalar(select(Lead.id).limit(1)) is None and demo_leads:
             from .seed import seed_demo
 
-            counts = seed_demo(db.session, leads=demo_leads)
+            counts = seed_demo(db.session, leads=demo_leads,
+                               upload_folder=current_app.config["UPLOAD_FOLDER"])
             db.session.commit()
             click.echo("demo data: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -100,6 +101,7 @@ def register(app: Flask) -> None:
         from .seed import seed_demo
 
         ensure_reference_data(db.session)
-        counts = seed_demo(db.session, leads=leads, random_seed=random_seed)
+        counts = seed_demo(db.session, leads=leads, random_seed=random_seed,
+                           upload_folder=current_app.config["UPLOAD_FOLDER"])
         db.session.commit()
         click.echo("seeded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

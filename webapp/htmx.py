@@ -8,7 +8,9 @@ from flask import Response, make_response, request
 
 
 def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    # A history restore (back button after hx-push-url, cache miss) needs the whole page.
+    return (request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
 
 
 def vary(response: Response) -> Response:

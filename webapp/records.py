@@ -161,6 +161,18 @@ def get_custom(session, parent_type: str, parent_id: int) -> dict:
     return {row.field.key: _value_of(row) for row in rows}
 
 
+def customs_for(session, parent_type: str, ids) -> dict[int, dict]:
+    """Custom values of many records in one query (for lists): {id: {key: value}}."""
+    result: dict[int, dict] = {i: {} for i in ids}
+    if not ids:
+        return result
+    rows = session.scalars(select(CustomFieldValue).where(
+        CustomFieldValue.parent_type == parent_type, CustomFieldValue.parent_id.in_(list(ids))))
+    for row in rows:
+        result.setdefault(row.parent_id, {})[row.field.key] = _value_of(row)
+    return result
+
+
 def _value_of(row: CustomFieldValue):
     kind = row.field.type
     if kind == "checkbox":

@@ -1,5 +1,75 @@
 """The conversion domain: plan and apply lead conversions. Never imports Flask.
 
 Takes a SQLAlchemy session, an actor (User), ids and option dataclasses; returns
-dataclasses; raises the errors in errors.py. The caller commits.
+dataclasses; raises the errors in errors.py. Domain code adds and flushes, never
+commits: the caller commits once (or rolls back on any ConversionError).
+
+Public interface
+----------------
+options.py
+    ConversionOptions(account: EntityChoice, contact: EntityChoice, deal: DealOptions | None,
+    task: TaskOptions | None, attachments_to="contact"|"account"|"deal",
+    activities_to="contact"|"account", tags_to=["contact", "deal"], owner_id, dry_run,
+    interactive). EntityChoice(action="auto"|"create"|"link"|"none", id, parent_id (account
+    only), fields). DealOptions(name, pipeline_id, stage, amount: Decimal, currency,
+    closing_date: date, contact_role, campaign_id, owner_id, fields). TaskOptions(subject,
+    due_date, owner_id).
+    ConversionOptions.from_dict(body) parses exactly the JSON body of POST
+    /api/v1/lead-conversions (api.md; "lead_id" is ignored, "interactive" is accepted for
+    the modal) and raises InvalidOptions(errors={"deal.stage": ["is required"], ...}).
+    `fields` hold standard keys ("last_name") and custom ones, either as {"custom":
+    {"vat": ...}} or flat "custom.vat"; they override / complete the mapped values.
+    options.to_dict() is the canonical JSON form (stored, hashed for idempotency).
+
+errors.py
+    ConversionError(message, errors: {field: [reasons]}, code) with .http_status and
+    .as_dict() -> {"error", "message", "errors"}; subclasses ConversionDenied (403),
+    DuplicatesHidden (403, C4.8, .who = users who can convert), AlreadyConverted (409,
+    .conversion_id, included in as_dict()), IdempotencyConflict (409), MissingRequired (422,
+    errors like {"contact.last_name": ["is required"], "lead.custom.vat": [...]}),
+    InvalidOptions (422, e.g. {"contact.phone": [...], "deal.amount": [...]}),
+    RecordNotFound (404). Error keys are "<entity>.<field>" / "<entity>.custom.<key>".
+
+planner.py
+    plan(session, actor, lead_id, options) -> ConversionPlan. Reads only. Raises
+    RecordNotFound, ConversionDenied, AlreadyConverted, InvalidOptions and (non-interactive)
+    DuplicatesHidden. It does NOT raise MissingRequired: the plan lists plan.missing
+    ({"contact": ["last_name"], "lead": ["custom.vat"]}) so the modal can show the fields;
+    plan.errors() gives them as {"contact.last_name": ["is required"]} and
+    plan.check() raises MissingRequired / the blocking DuplicatesHidden.
+    ConversionPlan: lead, account / contact / deal / task: EntityPlan(entity, action
+    "created"|"merged"|"linked"|"none", record_id, reason ("email", "company_name",
+    "full_name", "unique:<key>", "contact_account", "chosen"), label, values (what a created
+    record gets: {field: value}, custom as "custom.<key>"), fills (what a merged record's
+    EMPTY fields receive, C3.5), read_only (C7.3)), candidates {"account": [Candidate(id,
+    name, reason)], "contact": [...]} (visible records only, C4.8; best first), moves
+    {"notes", "attachments", "activities", "campaigns", "tags", "line_items"} counts,
+    missing, warnings (sentences, e.g. the mapping drops the lead source C6.6),
+    blocked (a DuplicatesHidden for an interactive plan, else None).
+    plan.as_dict() -> the dry-run response of api.md (id null, dry_run true, account /
+    contact / deal / task {id, action, reason}, fields_written, not_updated, moved,
+    candidates).
+
+executor.py
+    apply(session, actor, lead_id, options, idempotency_key=None) -> Conversion (added and
+    flushed, not committed). Runs the named steps resolve, write_account, write_contact,
+    write_deal, write_task, transfer, record, mark_converted. Raises everything plan()
+    raises plus MissingRequired, IdempotencyConflict and AlreadyConverted (also when a
+    concurrent conversion won: the caller must roll back). With options.dry_run use
+    plan() instead. The same idempotency key with the same request returns the first
+    Conversion, writing nothing.
+
+serialize.py
+    conversion_as_dict(conversion) -> the 201 response shape of api.md.
+
+mapping.py
+    DEFAULT_MAPPING (C3.1 as data: {"account": {lead_field: account_field}, "contact": ...,
+    "deal": ...}; custom fields as "custom.<key>"), load_mapping(session),
+    check_mapping(session, mapping) -> [{"entity", "source", "target", "reason"}] (C3.2),
+    target_fields(session, entity) / source_fields(session) (what the admin screen offers),
+    build_values(lead, mapping, entity, lead_custom) and fill_empty_only(current, values).
+
+matching.py
+    find_matches(session, actor, lead, mapping, ...) — duplicates in C4.1 order, each with
+    its reason; normalize.py holds the pure normalisers (norm_email, norm_company...).
 """

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..conversion.normalize import norm_company, norm_email, norm_name, norm_phone, region_for
@@ -88,6 +98,10 @@ class Lead(Timestamps, db.Model):
         Index("ix_leads_list", "converted", "created_at", "id"),
         Index("ix_leads_status_list", "converted", "status", "created_at", "id"),
         Index("ix_leads_owner_list", "owner_id", "converted", "created_at", "id"),
+        # A sales rep's board: counts per status (covering) and each column's cards, newest
+        # first. Without it SQLite counted a rep's board through ix_leads_status_list, looking
+        # up the owner of every lead: 35 s on 1,000,000 leads (bench/lists.py).
+        Index("ix_leads_owner_status", "owner_id", "converted", "status", "created_at", "id"),
     )
 
     @property
@@ -105,6 +119,16 @@ class Lead(Timestamps, db.Model):
         self.name_norm = norm_name(self.first_name, self.last_name)
         self.phone_e164 = norm_phone(self.phone, region) or norm_phone(self.mobile, region)
 
+
+# The lead list's other sorts (name, company, recently updated), indexed so that the first page
+# of a million leads reads 50 index entries instead of sorting the table. Queries must use
+# these very expressions (with a literal '', not a parameter): PostgreSQL and SQLite use an
+# expression index only for the identical expression.
+LEAD_NAME_SORT = func.coalesce(Lead.name_norm, Lead.company_norm, Lead.email_norm, literal_column("''"))
+LEAD_COMPANY_SORT = func.coalesce(Lead.company_norm, literal_column("''"))
+Index("ix_leads_name_sort", LEAD_NAME_SORT, Lead.id)
+Index("ix_leads_company_sort", LEAD_COMPANY_SORT, Lead.id)
+Index("ix_leads_updated", Lead.updated_at, Lead.id)
 
 ADDRESS_TYPES = ("billing", "delivery", "default")
 

@@ -1,5 +1,247 @@
-"""Notes, tasks and attachments on any record (being built)."""
+"""The activity panel on any record (lead, account, contact, deal): notes, tasks, attachments,
+and the record's timeline. Self-contained: other pages lazy-load it with hx-trigger="load"."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, current_app, request, send_file, url_for
+from flask_login import current_user, login_required
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import BuildError
+from werkzeug.utils import secure_filename
+
+from .. import permissions
+from ..extensions import db
+from ..forms.activities import KIND_LABELS, AttachmentForm, NoteForm, TaskForm
+from ..htmx import redirect, render, trigger
+from ..models import Attachment, Lead, Note, Task
+from ..services import activities as service
+from .errors import error_response
 
 bp = Blueprint("activities", __name__)
+
+PANEL_LIMIT = 20
+PANEL_LIMIT_ALL = 200
+
+
+@bp.app_template_global()
+def record_url(parent_type: str, parent_id: int) -> str | None:
+    """The page of a lead, account, contact or deal, or None while that page does not exist."""
+    try:
+        return url_for(f"{parent_type}s.show", **{f"{parent_type}_id": parent_id})
+    except BuildError:
+        return None
+
+
+def _parent(parent_type: str, parent_id: int):
+    try:
+        parent = service.get_parent(db.session, parent_type, parent_id)
+    except service.NotFound:
+        abort(404)
+    if not permissions.can_view(db.session, current_user, parent):
+        abort(403)
+    return parent
+
+
+def panel_context(parent, note_form=None, task_form=None, file_form=None, notice: str | None = None) -> dict:
+    """What activities/_panel.html needs (pages that include the panel directly call this)."""
+    task_form = task_form or TaskForm(formdata=None, prefix="task")
+    task_form.setup(current_user)
+    limit = PANEL_LIMIT_ALL if request.args.get("all") else PANEL_LIMIT
+    read_only = isinstance(parent, Lead) and parent.converted
+    return {
+        "parent": parent, "session": db.session, "kind_labels": KIND_LABELS, "notice": notice,
+        "data": service.panel_data(db.session, current_user, parent, limit=limit),
+        "note_form": note_form or NoteForm(formdata=None, prefix="note"), "task_form": task_form,
+        "file_form": file_form or AttachmentForm(formdata=None, prefix="file"),
+        "can_add": {kind: permissions.can_add_to(db.session, current_user, parent, kind)
+                    for kind in ("note", "task", "attachment")},
+        "read_only": read_only,
+        "read_only_message": service.converted_message(parent) if read_only else None,
+        "max_upload_mb": (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
+    }
+
+
+def _panel(parent, status: int = 200, **kwargs):
+    """The panel: the fragment for htmx, a small page of its own otherwise."""
+    return render("activities/page.html", "activities/_panel.html", status,
+                  inner="activities/_panel.html", **panel_context(parent, **kwargs))
+
+
+def _done(parent):
+    """After a change: the refreshed panel for htmx, the record's page for a plain form."""
+    parent_type = service.type_of(parent)
+    if request.headers.get("HX-Request") == "true":
+        # The page's timeline listens for this and reloads itself.
+        return trigger(_panel(parent), {"recordChanged": {"type": parent_type, "id": parent.id}})
+    return redirect(record_url(parent_type, parent.id)
+                    or url_for("activities.panel", parent_type=parent_type, parent_id=parent.id))
+
+
+def _refused(parent, error: service.ActivityError, form=None, slot: str | None = None):
+    """Translate a service refusal: a field error (422), read-only (409) or forbidden (403).
+
+    `slot` names the panel's form (note_form, task_form, file_form) that carries the error.
+    """
+    db.session.rollback()
+    if isinstance(error, service.Invalid) and form is not None and error.field in form:
+        form[error.field].errors = [*form[error.field].errors, error.message]
+        return _panel(parent, 422, **{slot: form})
+    if isinstance(error, service.ReadOnlyRecord):
+        return _panel(parent, 409, notice=error.message)
+    return error_response(error.http_status, error.message)
+
+
+@bp.get("/records/<parent_type>/<int:parent_id>/activity")
+@login_required
+def panel(parent_type: str, parent_id: int):
+    return _panel(_parent(parent_type, parent_id))
+
+
+@bp.get("/records/<parent_type>/<int:parent_id>/timeline")
+@login_required
+def timeline(parent_type: str, parent_id: int):
+    parent = _parent(parent_type, parent_id)
+    before = None
+    if request.args.get("before"):
+        try:
+            before = datetime.fromisoformat(request.args["before"])
+        except ValueError:
+            abort(400, "The timeline position is not a valid date.")
+    items, more = service.timeline(db.session, parent_type, parent.id, before=before)
+    # "Show older" replaces itself with the next items; a first load gets the whole list.
+    fragment = "activities/_timeline_items.html" if before else "activities/_timeline.html"
+    return render("activities/page.html", fragment, inner="activities/_timeline.html",
+                  parent=parent, parent_type=parent_type, items=items, more=more, kind_labels=KIND_LABELS)
+
+
+@bp.post("/records/<parent_type>/<int:parent_id>/notes")
+@login_required
+def add_note(parent_type: str, parent_id: int):
+    parent = _parent(parent_type, parent_id)
+    form = NoteForm(prefix="note")
+    try:
+        service.check_add(db.session, current_user, parent, "note")
+        if not form.validate():
+            return _panel(parent, 422, note_form=form)
+        service.add_note(db.session, current_user, parent, form.body.data)
+    except service.ActivityError as e:
+        return _refused(parent, e, form, "note_form")
+    db.session.commit()
+    return _done(parent)
+
+
+@bp.post("/records/<parent_type>/<int:parent_id>/tasks")
+@login_required
+def add_task(parent_type: str, parent_id: int):
+    parent = _parent(parent_type, parent_id)
+    form = TaskForm(prefix="task")
+    form.setup(current_user)
+    try:
+        service.check_add(db.session, current_user, parent, "task")
+        if not form.validate():
+            return _panel(parent, 422, task_form=form)
+        service.add_task(db.session, current_user, parent, form.subject.data, form.due_date.data,
+                         int(form.owner_id.data), form.kind.data)
+    except service.ActivityError as e:
+        return _refused(parent, e, form, "task_form")
+    db.session.commit()
+    return _done(parent)
+
+
+@bp.post("/tasks/<int:task_id>/done")
+@login_required
+def complete_task(task_id: int):
+    task = db.get_or_404(Task, task_id)
+    parent = _parent(task.parent_type, task.parent_id)
+    try:
+        service.complete_task(db.session, current_user, task)
+    except service.ActivityError as e:
+        return _refused(parent, e)
+    db.session.commit()
+    return _done(parent)
+
+
+@bp.route("/notes/<int:note_id>", methods=["DELETE"])
+@bp.post("/notes/<int:note_id>/delete")
+@login_required
+def delete_note(note_id: int):
+    note = db.get_or_404(Note, note_id)
+    parent = _parent(note.parent_type, note.parent_id)
+    try:
+        service.delete_note(db.session, current_user, note)
+    except service.ActivityError as e:
+        return _refused(parent, e)
+    db.session.commit()
+    return _done(parent)
+
+
+@bp.post("/records/<parent_type>/<int:parent_id>/attachments")
+@login_required
+def upload(parent_type: str, parent_id: int):
+    parent = _parent(parent_type, parent_id)
+    try:
+        service.check_add(db.session, current_user, parent, "attachment")
+        form = AttachmentForm(prefix="file")
+        if not form.validate():
+            return _panel(parent, 422, file_form=form)
+        upload_ = form.file.data
+        stored = service.store_attachment(
+            db.session, current_user, parent, upload_.stream, upload_.filename, upload_.mimetype,
+            current_app.config["UPLOAD_FOLDER"], current_app.config.get("MAX_CONTENT_LENGTH"))
+    except service.ActivityError as e:
+        return _refused(parent, e, AttachmentForm(formdata=None, prefix="file"), "file_form")
+    try:
+        db.session.commit()
+    except Exception:
+        stored.path.unlink(missing_ok=True)  # no row, no file
+        raise
+    return _done(parent)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    """An upload over MAX_CONTENT_LENGTH: say so next to the file field (the body is never read)."""
+    limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+    message = f"The file is too large: the limit is {limit_mb} MB." if limit_mb else "The file is too large."
+    args = request.view_args or {}
+    if request.endpoint != "activities.upload" or not current_user.is_authenticated:
+        return error_response(413, message)
+    parent = _parent(args["parent_type"], args["parent_id"])
+    form = AttachmentForm(formdata=None, prefix="file")
+    form.file.errors = [message]
+    return _panel(parent, 413, file_form=form)
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    attachment = db.get_or_404(Attachment, attachment_id)
+    if not permissions.can_view(db.session, current_user, attachment):
+        abort(403)
+    path = service.attachment_path(current_app.config["UPLOAD_FOLDER"], attachment)
+    if not path.is_file():
+        abort(404, "The file is missing from storage.")
+    response = send_file(path, mimetype=attachment.content_type, as_attachment=True,
+                         download_name=secure_filename(attachment.filename) or f"attachment-{attachment.id}",
+                         max_age=0)
+    # Never let a browser run an uploaded file as a page of ours.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.post("/attachments/<int:attachment_id>/delete")
+@login_required
+def delete_attachment(attachment_id: int):
+    attachment = db.get_or_404(Attachment, attachment_id)
+    parent = _parent(attachment.parent_type, attachment.parent_id)
+    try:
+        path = service.delete_attachment(db.session, current_user, attachment, current_app.config["UPLOAD_FOLDER"])
+    except service.ActivityError as e:
+        return _refused(parent, e)
+    db.session.commit()
+    path.unlink(missing_ok=True)  # after the commit: a rolled-back delete keeps its file
+    return _done(parent)

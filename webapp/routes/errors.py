@@ -42,7 +42,14 @@ def register(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         description = e.description if e.description and e.description != type(e).description else None
-        return error_response(e.code or 500, description)
+        body, status = error_response(e.code or 500, description)
+        response = app.make_response((body, status))
+        # Keep the exception's own headers (Allow on a 405, as RFC 9110 asks).
+        if e.response is None:
+            for name, value in e.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

@@ -1,11 +1,106 @@
-"""Leads: board views (being built)."""
+"""Leads: the Kanban board (one column per open then closed status) and moving a card."""
 
-from flask_login import login_required
+from __future__ import annotations
 
+from flask import abort, jsonify, make_response, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ... import permissions
+from ...extensions import db
+from ...htmx import render, trigger, vary
+from ...models import Lead, LeadStatus
+from ...services.leads import (
+    Q_MAX,
+    InvalidCursor,
+    LeadChangeError,
+    LeadFilters,
+    board_statuses,
+    change_status,
+    list_leads,
+    status_counts,
+)
 from . import bp
+from .listing import filter_form
+
+CARDS_PER_PAGE = 20
+
+
+def _filters(values) -> LeadFilters:
+    """The board's filters (owner, q) from a query string or a form; bad values filter nothing."""
+    owner = values.get("owner", type=int)
+    return LeadFilters(q=(values.get("q") or "").strip()[:Q_MAX], owner_id=owner)
+
+
+def _filter_args(filters: LeadFilters) -> dict:
+    return {k: v for k, v in (("q", filters.q), ("owner", filters.owner_id)) if v}
+
+
+def _column(status: LeadStatus, filters: LeadFilters, cursor: str | None = None) -> dict:
+    """One column's page of cards (newest first) and the URL of its next page."""
+    page = list_leads(db.session, current_user, LeadFilters(**{**vars(filters), "status": status.key}),
+                      cursor=cursor, limit=CARDS_PER_PAGE)
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for("leads.board_column", status=status.key, cursor=page.next_cursor,
+                           **_filter_args(filters))
+    return {"status": status, "leads": page.items, "next_url": next_url}
 
 
 @bp.get("/board")
 @login_required
 def board():
-    return "board"
+    """The board; an htmx request (the filters) gets just the columns."""
+    filters = _filters(request.args)
+    counts = status_counts(db.session, current_user, filters)
+    columns = [_column(s, filters) for s in board_statuses(db.session)]
+    form = filter_form(request.args)
+    return render("leads/board.html", "leads/_columns.html", columns=columns, counts=counts,
+                  form=form, can_move=permissions.has_perm(current_user, "lead.edit"),
+                  filtered=bool(_filter_args(filters)))
+
+
+@bp.get("/board/column/<status>")
+@login_required
+def board_column(status: str):
+    """The next page of one column's cards (fetched when its last card scrolls into view)."""
+    column = db.session.get(LeadStatus, status)
+    if column is None or column.category not in ("open", "closed"):
+        abort(404, "This board has no such column.")
+    try:
+        data = _column(column, _filters(request.args), request.args.get("cursor") or None)
+    except InvalidCursor as e:
+        abort(400, e.message)
+    return vary(make_response(render_template("leads/_cards.html", **data)))
+
+
+def _error(status: int, code: str, message: str, field: str | None = None):
+    errors = {field: [message]} if field else {}
+    return jsonify(error=code, message=message, errors=errors), status
+
+
+@bp.post("/<int:lead_id>/status")
+@login_required
+def move(lead_id: int):
+    """Change a lead's status (a card dropped on another column); JSON with the new counts.
+
+    403 without the right to edit it, 404 when the user cannot see it, 409 when converted
+    (C1.4), 422 for an unknown status or the converted one (that is what Convert does).
+    """
+    lead = db.session.get(Lead, lead_id)
+    if lead is None or not permissions.can_view(db.session, current_user, lead):
+        return _error(404, "not_found", "This lead does not exist or you may not see it.")
+    name = lead.display_name
+    try:
+        change = change_status(db.session, current_user, lead, request.form.get("status", ""))
+    except LeadChangeError as e:
+        db.session.rollback()
+        return _error(e.http_status, e.code, e.message, e.field)
+    db.session.commit()
+    filters = _filters(request.form)
+    message = (f"{name} moved to {change.new.label}." if change.changed
+               else f"{name} is already in {change.new.label}.")
+    payload = {"lead_id": lead_id, "status": change.new.key, "label": change.new.label,
+               "changed": change.changed, "message": message,
+               "counts": status_counts(db.session, current_user, filters)}
+    # Other parts of the page (a future bulk panel, the detail page) may listen for this event.
+    return trigger(jsonify(payload), {"leadMoved": {"lead_id": lead_id, "status": change.new.key}})

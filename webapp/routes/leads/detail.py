@@ -1,3 +1,281 @@
-"""Leads: detail views (being built)."""
+"""Leads: the lead page, the create / edit forms, and the page's small forms (typed addresses,
+campaigns, product lines)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ... import permissions
+from ...extensions import db
+from ...forms.leads import AddressForm, CampaignForm, LineItemForm, lead_form
+from ...htmx import redirect, render, trigger
+from ...models import (
+    Account,
+    CampaignMember,
+    Contact,
+    Conversion,
+    Deal,
+    Lead,
+    LineItem,
+)
+from ...records import custom_fields, get_custom, get_tags
+from ...services import activities as activity_service
+from ...services import lead_records as service
+from ...services.leads import LeadChangeError
+from ..activities import panel_context
+from . import bp
+
+SECTIONS = {
+    "contact": ("Contact details", (
+        ("salutation", "Salutation"), ("first_name", "First name"), ("last_name", "Last name"),
+        ("title", "Job title"), ("email", "E-mail"), ("phone", "Phone"), ("mobile", "Mobile"),
+        ("fax", "Fax"), ("email_opt_out", "E-mail opt-out"), ("skype", "Skype"),
+        ("linkedin", "LinkedIn"), ("twitter", "X / Twitter"), ("facebook", "Facebook"))),
+    "company": ("Company", (
+        ("company", "Company"), ("industry", "Industry"), ("website", "Website"),
+        ("annual_revenue", "Annual revenue"), ("employees", "Employees"),
+        ("lead_source", "Lead source"), ("rating", "Rating"))),
+    "address": ("Address", (
+        ("street", "Street"), ("postal_code", "Postal code"), ("city", "City"),
+        ("state", "State / region"), ("country", "Country"))),
+}
 
 
+def _lead(lead_id: int) -> Lead:
+    lead = db.get_or_404(Lead, lead_id)
+    if not permissions.can_view(db.session, current_user, lead):
+        abort(403)
+    return lead
+
+
+def _editable(lead: Lead) -> None:
+    """Abort unless the user may change the lead; a converted lead answers 409 (C1.4)."""
+    if lead.converted:
+        abort(409, activity_service.converted_message(lead))
+    if not permissions.can_edit(db.session, current_user, lead):
+        abort(403)
+
+
+def _conversions(lead: Lead) -> list[dict]:
+    """What the lead's conversions produced, as links (C1.4: reachable from both sides)."""
+    out = []
+    rows = db.session.scalars(select(Conversion).where(Conversion.lead_id == lead.id)
+                              .order_by(Conversion.created_at.desc()))
+    for conv in rows:
+        made = []
+        for kind, model, record_id, action in (
+                ("account", Account, conv.account_id, conv.account_action),
+                ("contact", Contact, conv.contact_id, conv.contact_action),
+                ("deal", Deal, conv.deal_id, conv.deal_action)):
+            record = db.session.get(model, record_id) if record_id else None
+            if record is not None:
+                made.append({"type": kind, "id": record.id, "label": record.display_name, "action": action})
+        out.append({"conversion": conv, "records": made})
+    return out
+
+
+def _context(lead: Lead, **overrides) -> dict:
+    """Everything the lead page and its fragments show."""
+    can_edit = permissions.can_edit(db.session, current_user, lead)
+    members = list(db.session.scalars(select(CampaignMember).where(
+        CampaignMember.parent_type == "lead", CampaignMember.parent_id == lead.id).order_by(CampaignMember.id)))
+    lines = list(db.session.scalars(select(LineItem).where(
+        LineItem.parent_type == "lead", LineItem.parent_id == lead.id).order_by(LineItem.id)))
+    values = get_custom(db.session, "lead", lead.id)
+    campaign_form = overrides.pop("campaign_form", None) or CampaignForm(formdata=None)
+    campaign_form.setup({m.campaign_id for m in members})
+    line_form = overrides.pop("line_form", None) or LineItemForm(formdata=None)
+    line_form.setup()
+    items, more = activity_service.timeline(db.session, "lead", lead.id)
+    ctx = {
+        "lead": lead, "lead_status": lead.status_ref, "tags": get_tags(db.session, "lead", lead.id),
+        "custom": [(f, values.get(f.key)) for f in custom_fields(db.session, "lead")],
+        "sections": SECTIONS, "members": members, "lines": lines,
+        "lines_total": sum((line.total for line in lines), start=0),
+        "conversions": _conversions(lead) if lead.converted else [],
+        "converted_message": activity_service.converted_message(lead) if lead.converted else None,
+        "can_edit": can_edit, "address_form": overrides.pop("address_form", None) or AddressForm(formdata=None),
+        "campaign_form": campaign_form, "line_form": line_form,
+        "timeline_items": items, "timeline_more": more,
+        **panel_context(lead), **overrides,
+    }
+    return ctx
+
+
+@bp.get("/<int:lead_id>")
+@login_required
+def show(lead_id: int):
+    lead = _lead(lead_id)
+    return render("leads/show.html", "leads/_body.html", **_context(lead))
+
+
+@bp.get("/new")
+@login_required
+def new():
+    if not permissions.can_create(current_user, "lead"):
+        abort(403)
+    form = lead_form(current_user)
+    return render("leads/new.html", "leads/_form.html", form=form, lead=None)
+
+
+def _save_error(template: str, form, lead: Lead | None, error: Exception):
+    """Put a service refusal next to its field (422), or answer its status."""
+    db.session.rollback()
+    status = getattr(error, "http_status", 400)
+    name = getattr(error, "field", None)
+    if status == 422 and name in form:
+        form[name].errors = [*form[name].errors, error.message]
+        return render(template, "leads/_form.html", 422, form=form, lead=lead)
+    if status == 409 and lead is not None:
+        return render("leads/show.html", "leads/_body.html", 409, **_context(lead, conflict=error.message))
+    abort(status, error.message)
+
+
+@bp.post("/")
+@login_required
+def create():
+    if not permissions.can_create(current_user, "lead"):
+        abort(403)
+    form = lead_form(current_user)
+    if not form.validate():
+        return render("leads/new.html", "leads/_form.html", 422, form=form, lead=None)
+    try:
+        lead = service.create_lead(db.session, current_user, form.values(), status=form.status.data,
+                                   tags=form.tag_list(), custom=form.custom_values)
+    except (activity_service.ActivityError, LeadChangeError) as e:
+        return _save_error("leads/new.html", form, None, e)
+    db.session.commit()
+    flash(f"Lead “{lead.display_name}” created.", "success")
+    return redirect(url_for("leads.show", lead_id=lead.id))
+
+
+def _edit_form(lead: Lead, **kwargs):
+    data = {"tags": ", ".join(get_tags(db.session, "lead", lead.id)),
+            **{f"custom_{k}": v for k, v in get_custom(db.session, "lead", lead.id).items()}}
+    return lead_form(current_user, lead, obj=lead, data=data, **kwargs)
+
+
+@bp.get("/<int:lead_id>/edit")
+@login_required
+def edit(lead_id: int):
+    lead = _lead(lead_id)
+    if lead.converted:
+        return render("leads/show.html", "leads/_body.html", 409,
+                      **_context(lead, conflict=activity_service.converted_message(lead)))
+    _editable(lead)
+    return render("leads/edit.html", "leads/_form.html", form=_edit_form(lead), lead=lead)
+
+
+@bp.post("/<int:lead_id>")
+@login_required
+def update(lead_id: int):
+    lead = _lead(lead_id)
+    if lead.converted:
+        return render("leads/show.html", "leads/_body.html", 409,
+                      **_context(lead, conflict=activity_service.converted_message(lead)))
+    _editable(lead)
+    form = _edit_form(lead)
+    if not form.validate():
+        return render("leads/edit.html", "leads/_form.html", 422, form=form, lead=lead)
+    try:
+        service.update_lead(db.session, current_user, lead, form.values(), status=form.status.data,
+                            tags=form.tag_list(), custom=form.custom_values)
+    except (activity_service.ActivityError, LeadChangeError) as e:
+        return _save_error("leads/edit.html", form, lead, e)
+    db.session.commit()
+    flash("Changes saved.", "success")
+    return redirect(url_for("leads.show", lead_id=lead.id))
+
+
+# --- The page's small forms: each answers its card (htmx) or the whole page ---------------
+
+def _card(lead: Lead, card: str, status: int = 200, **overrides):
+    return render("leads/show.html", f"leads/_{card}.html", status, **_context(lead, **overrides))
+
+
+def _after(lead: Lead, card: str, call, form=None, form_key: str | None = None):
+    """Run one service call, commit, answer the refreshed card; refusals go next to the field."""
+    try:
+        call()
+    except (activity_service.ActivityError, LeadChangeError) as e:
+        db.session.rollback()
+        status = getattr(e, "http_status", 400)
+        if status == 422 and form is not None and getattr(e, "field", None) in form:
+            form[e.field].errors = [*form[e.field].errors, e.message]
+            return _card(lead, card, 422, **{form_key: form})
+        if status == 409:
+            return _card(lead, card, 409, card_notice=e.message)
+        abort(status, e.message)
+    db.session.commit()
+    if request.headers.get("HX-Request") == "true":
+        return trigger(_card(lead, card), {"recordChanged": {"type": "lead", "id": lead.id}})
+    return redirect(url_for("leads.show", lead_id=lead.id) + f"#lead-{card}")
+
+
+@bp.post("/<int:lead_id>/addresses")
+@login_required
+def add_address(lead_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    form = AddressForm()
+    if not form.validate():
+        return _card(lead, "addresses", 422, address_form=form)
+    fields = {n: form[n].data for n in ("street", "city", "state", "postal_code", "country")}
+    return _after(lead, "addresses",
+                  lambda: service.add_address(db.session, current_user, lead, form.type.data, **fields),
+                  form, "address_form")
+
+
+@bp.post("/<int:lead_id>/addresses/<int:address_id>/delete")
+@login_required
+def remove_address(lead_id: int, address_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    return _after(lead, "addresses", lambda: service.remove_address(db.session, current_user, lead, address_id))
+
+
+@bp.post("/<int:lead_id>/campaigns")
+@login_required
+def add_campaign(lead_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    form = CampaignForm()
+    form.setup(set())
+    if not form.validate():
+        return _card(lead, "campaigns", 422, campaign_form=form)
+    return _after(lead, "campaigns",
+                  lambda: service.add_to_campaign(db.session, current_user, lead, int(form.campaign_id.data)),
+                  form, "campaign_form")
+
+
+@bp.post("/<int:lead_id>/campaigns/<int:member_id>/delete")
+@login_required
+def remove_campaign(lead_id: int, member_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    return _after(lead, "campaigns", lambda: service.remove_from_campaign(db.session, current_user, lead, member_id))
+
+
+@bp.post("/<int:lead_id>/line-items")
+@login_required
+def add_line_item(lead_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    form = LineItemForm()
+    form.setup()
+    if not form.validate():
+        return _card(lead, "line_items", 422, line_form=form)
+    return _after(lead, "line_items",
+                  lambda: service.add_line_item(db.session, current_user, lead, int(form.product_id.data),
+                                                form.quantity.data, form.unit_price.data),
+                  form, "line_form")
+
+
+@bp.post("/<int:lead_id>/line-items/<int:line_id>/delete")
+@login_required
+def remove_line_item(lead_id: int, line_id: int):
+    lead = _lead(lead_id)
+    _editable(lead)
+    return _after(lead, "line_items", lambda: service.remove_line_item(db.session, current_user, lead, line_id))

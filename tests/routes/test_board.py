@@ -1,0 +1,250 @@
+"""The lead board: columns, counts, infinite columns, and moving a card (C1.4, C9.2, C8.6)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import csrf_token_from
+from webapp.models import Lead, LeadStatus, TimelineEvent
+from webapp.services.leads import (
+    InvalidStatus,
+    LeadFilters,
+    LeadIsConverted,
+    LeadNotEditable,
+    board_statuses,
+    change_status,
+    status_counts,
+)
+
+CARD = re.compile(r'data-move-url="/leads/(\d+)/status"')
+
+
+def cards(html: str) -> list[int]:
+    return [int(i) for i in CARD.findall(html)]
+
+
+# --- Domain: change_status, without a client -------------------------------------------------
+
+def test_change_status_records_a_timeline_event_with_the_actor(db, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id)
+    change = change_status(db.session, users["sales"], lead, "contacted")
+    db.session.commit()
+    assert change.changed and (change.old.key, change.new.key) == ("new", "contacted")
+    assert db.session.get(Lead, lead.id).status == "contacted"
+    event = db.session.scalars(select(TimelineEvent).where(TimelineEvent.parent_id == lead.id)).one()
+    assert event.message == "Status changed from New to Contacted"
+    assert event.actor_id == users["sales"].id and event.kind == "status_changed"
+
+
+def test_change_status_to_the_same_status_is_a_noop(db, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id)
+    assert not change_status(db.session, users["sales"], lead, "new").changed
+    assert db.session.scalars(select(TimelineEvent)).all() == []
+
+
+@pytest.mark.parametrize(("status", "message"), [
+    ("nope", "This status does not exist."), ("", "Choose a status."),
+    ("converted", "Use Convert to convert a lead; its status follows.")])
+def test_change_status_refuses_unknown_and_converted_statuses(db, users, make_lead, status, message):
+    lead = make_lead(owner_id=users["sales"].id)
+    with pytest.raises(InvalidStatus, match=re.escape(message)) as error:
+        change_status(db.session, users["sales"], lead, status)
+    assert error.value.http_status == 422 and error.value.field == "status"
+
+
+def test_change_status_refuses_a_converted_lead_c1_4(db, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id, converted=True, status="converted")
+    with pytest.raises(LeadIsConverted) as error:
+        change_status(db.session, users["admin"], lead, "new")
+    assert error.value.http_status == 409
+
+
+@pytest.mark.parametrize("role", ["viewer", "other_sales"])
+def test_change_status_checks_the_right_to_edit(db, users, make_lead, role):
+    lead = make_lead(owner_id=users["sales"].id)
+    with pytest.raises(LeadNotEditable):
+        change_status(db.session, users[role], lead, "contacted")
+
+
+def test_board_statuses_open_then_closed_never_converted(db):
+    db.session.add(LeadStatus(key="lost", label="Lost", category="closed", position=-5))
+    db.session.add(LeadStatus(key="hot", label="Hot", category="open", position=99))
+    db.session.commit()
+    assert [s.key for s in board_statuses(db.session)] == [
+        "new", "contacted", "qualified", "hot", "lost", "disqualified"]
+
+
+def test_status_counts_one_grouped_query(db, users, make_lead):
+    for status in ("new", "new", "contacted", "disqualified"):
+        make_lead(status=status, owner_id=users["sales"].id)
+    make_lead(status="converted", converted=True, owner_id=users["sales"].id)
+    make_lead(owner_id=users["other_sales"].id)
+    assert status_counts(db.session, users["sales"], LeadFilters()) == {
+        "new": 2, "contacted": 1, "disqualified": 1}
+    assert status_counts(db.session, users["admin"], LeadFilters())["new"] == 3
+
+
+# --- Routes: the board page and its columns --------------------------------------------------
+
+@pytest.mark.parametrize(("role", "status"), [
+    ("admin", 200), ("manager", 200), ("sales", 200), ("viewer", 200), ("anonymous", 302)])
+def test_board_status_by_role(as_user, role, status):
+    response = as_user(role).get("/leads/board")
+    assert response.status_code == status
+    if status == 302:
+        assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("admin", {"Mine", "Other"}), ("manager", {"Mine"}), ("sales", {"Mine"}),
+    ("viewer", {"Mine", "Other"})])
+def test_board_shows_only_visible_leads(as_user, users, make_lead, role, expected):
+    make_lead(first_name="Mine", owner_id=users["sales"].id)
+    make_lead(first_name="Other", owner_id=users["other_sales"].id)
+    html = as_user(role).get("/leads/board").get_data(as_text=True)
+    assert {n for n in ("Mine", "Other") if f">{n} Stone<" in html} == expected
+
+
+def test_board_columns_counts_and_no_converted_column_c1_4_c9_2(as_user, users, make_lead):
+    make_lead(owner_id=users["sales"].id)
+    make_lead(first_name="Gone", status="disqualified", owner_id=users["sales"].id)
+    make_lead(first_name="Won", status="converted", converted=True, owner_id=users["sales"].id)
+    html = as_user("sales").get("/leads/board").get_data(as_text=True)
+    statuses = re.findall(r'<ul class="board-cards" role="list" data-status="(\w+)"', html)
+    assert statuses == ["new", "contacted", "qualified", "disqualified"]
+    assert 'data-count-for="new" title="Leads in New">1<' in html
+    assert 'data-count-for="disqualified" title="Leads in Disqualified">1<' in html
+    assert "Won Stone" not in html and "is-closed" in html
+
+
+@pytest.mark.parametrize(("role", "can_move"), [
+    ("admin", "true"), ("manager", "true"), ("sales", "true"), ("viewer", "false")])
+def test_board_is_read_only_for_a_viewer(as_user, role, can_move):
+    html = as_user(role).get("/leads/board").get_data(as_text=True)
+    assert f'data-can-move="{can_move}"' in html
+    assert ("Read-only" in html) == (role == "viewer")
+
+
+def test_board_filters_and_htmx_fragment(as_user, users, make_lead):
+    make_lead(first_name="Ann", owner_id=users["sales"].id)
+    make_lead(first_name="Bob", owner_id=users["other_sales"].id)
+    client = as_user("admin")
+    response = client.get(f"/leads/board?owner={users['other_sales'].id}", headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html and "HX-Request" in response.headers["Vary"]
+    assert "Bob Stone" in html and "Ann Stone" not in html
+    html = client.get("/leads/board?q=ann&owner=junk").get_data(as_text=True)
+    assert "Ann Stone" in html and "Bob Stone" not in html
+
+
+def test_columns_load_more_cards_on_scroll(db, as_user, users):
+    db.session.add_all([Lead(first_name=f"C{i}", owner_id=users["sales"].id) for i in range(45)])
+    db.session.commit()
+    client = as_user("sales")
+    html = client.get("/leads/board").get_data(as_text=True)
+    first = cards(html)
+    assert len(first) == 20
+    sentinel = re.search(r'<li class="board-more" hx-get="([^"]+)" hx-trigger="intersect once"', html)
+    seen, url = list(first), sentinel.group(1).replace("&amp;", "&")
+    while url:
+        response = client.get(url, headers={"HX-Request": "true"})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and "<html" not in page
+        seen += cards(page)
+        more = re.search(r'hx-get="([^"]+)"', page)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    assert len(seen) == len(set(seen)) == 45
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/leads/board/column/nope", 404), ("/leads/board/column/converted", 404),
+    ("/leads/board/column/new?cursor=junk", 400), ("/leads/board/column/new", 200)])
+def test_column_endpoint_refuses_bad_input(as_user, path, status):
+    assert as_user("sales").get(path, headers={"HX-Request": "true"}).status_code == status
+
+
+# --- Routes: moving a card -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("role", "own_status", "other_status"), [
+    ("admin", 200, 200), ("manager", 200, 404), ("sales", 200, 404), ("viewer", 403, 403),
+    ("anonymous", 302, 302)])
+def test_move_rights_by_role(db, as_user, users, make_lead, role, own_status, other_status):
+    """Sales move only their own leads; a manager their reports'; a viewer none (C7.2 scopes)."""
+    own = make_lead(owner_id=users["sales"].id)
+    other = make_lead(owner_id=users["other_sales"].id)
+    client = as_user(role)
+    for lead, expected in ((own, own_status), (other, other_status)):
+        response = client.post(f"/leads/{lead.id}/status", data={"status": "contacted"})
+        assert response.status_code == expected
+        db.session.expire_all()
+        assert db.session.get(Lead, lead.id).status == ("contacted" if expected == 200 else "new")
+
+
+def test_move_answers_counts_and_records_the_event(db, as_user, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id)
+    make_lead(owner_id=users["sales"].id)
+    response = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": "qualified"})
+    data = response.get_json()
+    assert response.status_code == 200
+    assert data["counts"] == {"new": 1, "qualified": 1} and data["changed"] is True
+    assert data["message"] == "Charles Stone moved to Qualified."
+    assert "leadMoved" in response.headers["HX-Trigger"]
+    events = db.session.scalars(select(TimelineEvent).where(TimelineEvent.parent_id == lead.id)).all()
+    assert [e.message for e in events] == ["Status changed from New to Qualified"]
+
+
+def test_move_counts_follow_the_board_filters(as_user, users, make_lead):
+    lead = make_lead(first_name="Ann", owner_id=users["sales"].id)
+    make_lead(first_name="Bob", owner_id=users["sales"].id)
+    data = as_user("sales").post(f"/leads/{lead.id}/status",
+                                 data={"status": "contacted", "q": "ann"}).get_json()
+    assert data["counts"] == {"contacted": 1}
+
+
+@pytest.mark.parametrize(("status", "code", "message"), [
+    ("converted", 422, "Use Convert"), ("nope", 422, "does not exist"), ("", 422, "Choose a status"),
+    ("<script>", 422, "does not exist")])
+def test_move_refuses_bad_statuses(db, as_user, users, make_lead, status, code, message):
+    lead = make_lead(owner_id=users["sales"].id)
+    response = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": status})
+    assert response.status_code == code
+    body = response.get_json()
+    assert message in body["message"] and body["errors"]["status"]
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "new"
+    assert db.session.scalars(select(TimelineEvent)).all() == []
+
+
+def test_move_refuses_a_converted_lead_with_409_c1_4(as_user, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id, converted=True, status="converted")
+    response = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": "new"})
+    assert response.status_code == 409
+    assert "converted" in response.get_json()["message"]
+
+
+def test_move_unknown_lead_is_404(as_user):
+    response = as_user("admin").post("/leads/999999/status", data={"status": "new"})
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+@pytest.mark.csrf
+def test_move_without_csrf_token_is_refused(db, as_user, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id)
+    client = as_user("sales")
+    response = client.post(f"/leads/{lead.id}/status", data={"status": "contacted"})
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Lead, lead.id).status == "new"
+    # With the token the board page carries (body hx-headers), the same move succeeds.
+    token = csrf_token_from(client.get("/leads/board").get_data(as_text=True))
+    response = client.post(f"/leads/{lead.id}/status", data={"status": "contacted"},
+                           headers={"X-CSRFToken": token})
+    assert response.status_code == 200
+
+
+def test_move_get_is_not_allowed(as_user, users, make_lead):
+    lead = make_lead(owner_id=users["sales"].id)
+    assert as_user("sales").get(f"/leads/{lead.id}/status").status_code == 405

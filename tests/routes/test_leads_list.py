@@ -1,0 +1,241 @@
+"""The lead list (GET /leads/): rights, htmx fragments, search, filters, keyset pages (C1.4, C9.2)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from webapp.models import Lead
+from webapp.services.leads import LeadFilters, list_leads
+
+ROWS = re.compile(r'<tr tabindex="-?\d" data-href="/leads/(\d+)"')
+
+
+def ids_in(html: str) -> list[int]:
+    return [int(i) for i in ROWS.findall(html)]
+
+
+def walk(client, url: str, **headers) -> tuple[list[int], int]:
+    """Follow "Load more" from `url` to the end: every row id in order, and the page count."""
+    seen, pages = [], 0
+    while url:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        seen += ids_in(html)
+        pages += 1
+        more = re.search(r'class="btn btn-sm load-more" href="([^"]+)"', html)
+        url = more.group(1).replace("&amp;", "&") if more else None
+    return seen, pages
+
+
+@pytest.mark.parametrize(("role", "status"), [
+    ("admin", 200), ("manager", 200), ("sales", 200), ("viewer", 200), ("anonymous", 302)])
+def test_list_status_by_role(as_user, role, status):
+    response = as_user(role).get("/leads/")
+    assert response.status_code == status
+    if status == 302:
+        assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize(("role", "visible"), [
+    ("admin", {"mine", "other", "unowned"}),
+    ("manager", {"mine"}),  # the sales user reports to the manager; other_sales does not
+    ("sales", {"mine"}),
+    ("viewer", {"mine", "other", "unowned"}),
+])
+def test_list_shows_only_visible_leads(as_user, users, make_lead, role, visible):
+    make_lead(first_name="Mine", owner_id=users["sales"].id)
+    make_lead(first_name="Other", owner_id=users["other_sales"].id)
+    make_lead(first_name="Unowned", owner_id=None)
+    html = as_user(role).get("/leads/").get_data(as_text=True)
+    shown = {name for name in ("mine", "other", "unowned") if f">{name.title()} Stone<" in html}
+    assert shown == visible
+
+
+def test_full_page_and_htmx_fragment(as_user, users, make_lead):
+    make_lead(owner_id=users["sales"].id)
+    client = as_user("sales")
+    page = client.get("/leads/")
+    assert "<html" in page.get_data(as_text=True)
+    assert "HX-Request" in page.headers["Vary"]
+    fragment = client.get("/leads/?q=char", headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200
+    assert "<html" not in html and "Charles Stone" in html and 'id="lead-rows"' in html
+    assert "HX-Request" in fragment.headers["Vary"]
+
+
+def test_page_has_search_new_button_and_keyboard_hints(as_user):
+    html = as_user("sales").get("/leads/").get_data(as_text=True)
+    assert 'hx-trigger="input changed delay:250ms, search"' in html
+    assert 'hx-push-url="true"' in html and 'hx-target="#lead-results"' in html
+    assert 'href="/leads/new"' in html
+    assert "No leads yet." in html
+
+
+def test_viewer_gets_no_new_button(as_user):
+    assert 'href="/leads/new"' not in as_user("viewer").get("/leads/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("q", ["char", "CHARLES st", "Zylker", "zylker inc", "charles.s@",
+                               "  Charles  ", "chârles"])
+def test_search_matches_name_company_or_email_prefix(as_user, users, make_lead, q):
+    lead = make_lead(owner_id=users["sales"].id)
+    make_lead(first_name="Ann", last_name="Lee", company="Acme", email="ann@acme.test",
+              owner_id=users["sales"].id)
+    html = as_user("sales").get("/leads/", query_string={"q": q}).get_data(as_text=True)
+    assert ids_in(html) == [lead.id]
+
+
+def test_search_is_prefix_only_and_punctuation_alone_matches_nothing(as_user, users, make_lead):
+    make_lead(owner_id=users["sales"].id)
+    client = as_user("sales")
+    assert ids_in(client.get("/leads/?q=harles").get_data(as_text=True)) == []
+    html = client.get("/leads/?q=%21%21%21").get_data(as_text=True)
+    assert ids_in(html) == [] and "No lead matches these filters." in html
+
+
+@pytest.mark.parametrize("q", ["<script>alert(1)</script>", "x" * 200, "💥 ' \" \\ % _ \x00",
+                               "%", "_", "\uffff", "' OR 1=1 --"])
+def test_hostile_search_is_answered_safely(as_user, users, make_lead, q):
+    make_lead(first_name="<b>Bold</b>", owner_id=users["sales"].id)
+    response = as_user("sales").get("/leads/", query_string={"q": q},
+                                     headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "<script>alert" not in response.get_data(as_text=True)
+
+
+def test_too_long_search_is_a_422_next_to_the_field(as_user):
+    response = as_user("sales").get("/leads/", query_string={"q": "x" * 201})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Field cannot be longer than 200 characters." in html
+
+
+def test_markup_in_lead_fields_is_escaped(as_user, users, make_lead):
+    make_lead(first_name="<img src=x onerror=alert(1)>", company="<b>Acme</b>",
+              owner_id=users["sales"].id, tags=["<i>hot</i>"])
+    html = as_user("sales").get("/leads/").get_data(as_text=True)
+    assert "<img src=x" not in html and "<b>Acme" not in html and "<i>hot" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_converted_leads_are_hidden_unless_asked_for_c1_4(as_user, users, make_lead):
+    open_lead = make_lead(owner_id=users["sales"].id)
+    converted = make_lead(first_name="Done", owner_id=users["sales"].id, converted=True,
+                          status="converted")
+    client = as_user("sales")
+    assert ids_in(client.get("/leads/").get_data(as_text=True)) == [open_lead.id]
+    assert ids_in(client.get("/leads/?status=all").get_data(as_text=True)) == [open_lead.id]
+    assert ids_in(client.get("/leads/?converted=1").get_data(as_text=True)) == [converted.id]
+    assert ids_in(client.get("/leads/?converted=0").get_data(as_text=True)) == [open_lead.id]
+
+
+def test_closed_leads_leave_the_default_list_and_have_their_filter_c9_2(as_user, users, make_lead):
+    open_lead = make_lead(owner_id=users["sales"].id)
+    closed = make_lead(first_name="Lost", owner_id=users["sales"].id, status="disqualified")
+    client = as_user("sales")
+    assert ids_in(client.get("/leads/").get_data(as_text=True)) == [open_lead.id]
+    assert ids_in(client.get("/leads/?status=disqualified").get_data(as_text=True)) == [closed.id]
+    assert set(ids_in(client.get("/leads/?status=all").get_data(as_text=True))) == {
+        open_lead.id, closed.id}
+
+
+def test_filters_status_owner_tag_source(as_user, users, make_lead):
+    a = make_lead(first_name="Ann", status="contacted", owner_id=users["sales"].id,
+                  lead_source="Web", tags=["VIP"])
+    b = make_lead(first_name="Bob", owner_id=users["other_sales"].id, lead_source="Fair")
+    client = as_user("admin")
+    assert ids_in(client.get("/leads/?status=contacted").get_data(as_text=True)) == [a.id]
+    assert ids_in(client.get(f"/leads/?owner={users['other_sales'].id}").get_data(as_text=True)) == [b.id]
+    assert ids_in(client.get("/leads/?tag=vip").get_data(as_text=True)) == [a.id]
+    assert ids_in(client.get("/leads/?source=Fair").get_data(as_text=True)) == [b.id]
+    assert ids_in(client.get("/leads/?tag=nope").get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize("query", ["status=nope", "status=converted", "owner=abc", "owner=99999",
+                                   "sort=id;drop", "tag=" + "t" * 61])
+def test_bad_filters_are_422_with_the_reason(as_user, query):
+    response = as_user("admin").get(f"/leads/?{query}", headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "These filters cannot be applied." in html and "<html" not in html
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "eyJzIjoibmFtZSJ9", "%%%", "e30", "W10",
+                                    "eyJzIjoiY3JlYXRlZCIsImsiOlsibm90LWEtZGF0ZSIsMV19"])
+def test_bad_cursor_is_a_400_with_a_message(as_user, cursor):
+    response = as_user("admin").get("/leads/", query_string={"cursor": cursor})
+    assert response.status_code == 400
+    assert "This page link is no longer valid" in response.get_data(as_text=True)
+
+
+def test_cursor_of_another_sort_is_refused(as_user, users, make_lead):
+    for i in range(3):
+        make_lead(first_name=f"L{i}", owner_id=users["sales"].id)
+    client = as_user("sales")
+    html = client.get("/leads/?sort=name").get_data(as_text=True)
+    assert "load-more" not in html  # 3 rows: one page
+    from webapp.services.leads import encode_cursor
+
+    cursor = encode_cursor("name", Lead(id=1, name_norm="a"))
+    assert client.get(f"/leads/?sort=created&cursor={cursor}").status_code == 400
+
+
+@pytest.mark.parametrize("sort", ["created", "updated", "name", "company"])
+def test_keyset_pages_walk_every_row_once_even_with_ties(db, as_user, users, make_lead, sort):
+    """120 leads, many sharing created_at/updated_at/name/company: 3 pages, no duplicate, no gap."""
+    same = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    leads = []
+    for i in range(120):
+        when = same if i % 3 else same + timedelta(minutes=i)
+        leads.append(Lead(first_name="Same" if i % 2 else f"N{i:03}", last_name="Stone",
+                          company=None if i % 5 == 0 else ("Acme" if i % 4 else f"C{i}"),
+                          owner_id=users["sales"].id, created_at=when, updated_at=when))
+    db.session.add_all(leads)
+    db.session.commit()
+    seen, pages = walk(as_user("sales"), f"/leads/?sort={sort}")
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 120
+    # The order is the one the sort asks for: compare with a plain full query.
+    expected = list_leads(db.session, users["sales"], LeadFilters(), sort, limit=1000).items
+    assert seen == [lead.id for lead in expected]
+
+
+def test_load_more_htmx_returns_rows_only(as_user, users, make_lead, db):
+    db.session.add_all([Lead(first_name=f"P{i}", owner_id=users["sales"].id) for i in range(55)])
+    db.session.commit()
+    client = as_user("sales")
+    first = client.get("/leads/?q=p").get_data(as_text=True)
+    assert len(ids_in(first)) == 50
+    url = re.search(r'hx-get="([^"]+cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "q=p" in url
+    more = client.get(url, headers={"HX-Request": "true"})
+    html = more.get_data(as_text=True)
+    assert more.status_code == 200 and "<table" not in html and "<html" not in html
+    assert len(ids_in(html)) == 5 and "load-more" not in html
+
+
+def test_list_leads_domain_newest_first_and_limit(db, users, make_lead):
+    """Domain level, no client: default sort newest first; the cursor resumes after the last."""
+    old = make_lead(first_name="Old", created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    new = make_lead(first_name="New", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    page = list_leads(db.session, users["admin"], LeadFilters(), limit=1)
+    assert [lead.id for lead in page.items] == [new.id] and page.next_cursor
+    rest = list_leads(db.session, users["admin"], LeadFilters(), cursor=page.next_cursor, limit=1)
+    assert [lead.id for lead in rest.items] == [old.id] and rest.next_cursor is None
+    assert list_leads(db.session, None, LeadFilters()).items == []
+
+
+@pytest.mark.parametrize("field", ["q", "tag", "source"])
+def test_nul_and_control_characters_in_filters_never_reach_the_database(as_user, users, make_lead,
+                                                                        field):
+    """PostgreSQL refuses NUL in a parameter: such input must not become a 500."""
+    lead = make_lead(owner_id=users["sales"].id, lead_source="Web", tags=["VIP"])
+    value = {"q": "char\x00les", "tag": "V\x00IP", "source": "W\x00eb\x07"}[field]
+    response = as_user("sales").get("/leads/", query_string={field: value})
+    assert response.status_code == 200
+    assert ids_in(response.get_data(as_text=True)) == [lead.id]

@@ -1,0 +1,88 @@
+"""ConversionOptions.from_dict: the API body of POST /lead-conversions, strictly typed (C7.5)."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from webapp.conversion.errors import InvalidOptions
+from webapp.conversion.options import ConversionOptions
+
+API_EXAMPLE = {
+    "lead_id": 12,
+    "account": {"action": "auto", "id": None, "parent_id": None, "fields": {}},
+    "contact": {"action": "auto", "id": None, "fields": {}},
+    "deal": {"name": "Zylker Inc.", "pipeline_id": None, "stage": "Qualification",
+             "amount": "1000.00", "currency": "EUR", "closing_date": "2026-12-31",
+             "contact_role": "Decision maker", "campaign_id": None, "owner_id": None, "fields": {}},
+    "task": {"subject": "Call back", "due_date": "2026-12-01", "owner_id": None},
+    "attachments_to": "contact", "activities_to": "contact", "tags_to": ["contact", "deal"],
+    "owner_id": None, "dry_run": False,
+}
+
+
+def test_api_example_parses():
+    o = ConversionOptions.from_dict(API_EXAMPLE)
+    assert o.deal.amount == Decimal("1000.00") and o.deal.closing_date == date(2026, 12, 31)
+    assert o.task.subject == "Call back" and o.task.due_date == date(2026, 12, 1)
+    assert o.account.action == "auto" and o.tags_to == ["contact", "deal"] and not o.dry_run
+    assert ConversionOptions.from_dict(o.to_dict()) == o
+
+
+def test_defaults_from_empty_body():
+    o = ConversionOptions.from_dict({})
+    assert (o.deal, o.task, o.attachments_to, o.activities_to, o.tags_to) == (
+        None, None, "contact", "contact", ["contact", "deal"])
+
+
+def test_custom_fields_are_flattened():
+    o = ConversionOptions.from_dict({"contact": {"fields": {"last_name": "X", "custom": {"vat": "FR1"}}}})
+    assert o.contact.fields == {"last_name": "X", "custom.vat": "FR1"}
+
+
+@pytest.mark.parametrize("body,key", [
+    ({"deal": {"name": "x"}}, "deal.stage"),
+    ({"deal": {"stage": "Won", "amount": "abc"}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "amount": "-1"}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "amount": "1.234"}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "amount": "NaN"}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "amount": True}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "closing_date": "31/12/2026"}}, "deal.closing_date"),
+    ({"deal": {"stage": "Won", "currency": "EURO"}}, "deal.currency"),
+    ({"deal": {"stage": "Won", "bogus": 1}}, "deal.bogus"),
+    ({"deal": "yes"}, "deal"),
+    ({"task": {"due_date": "2026-01-01"}}, "task.subject"),
+    ({"account": {"action": "merge"}}, "account.action"),
+    ({"account": {"action": "link"}}, "account.id"),
+    ({"account": {"action": "create", "id": 3}}, "account.id"),
+    ({"contact": {"action": "link", "id": "3"}}, "contact.id"),
+    ({"contact": {"action": "link", "id": True}}, "contact.id"),
+    ({"contact": {"parent_id": 3}}, "contact.parent_id"),
+    ({"contact": {"fields": []}}, "contact.fields"),
+    ({"contact": {"fields": {"phone": {"x": 1}}}}, "contact.phone"),
+    ({"contact": {"fields": {"custom": "x"}}}, "contact.custom"),
+    ({"attachments_to": "lead"}, "attachments_to"),
+    ({"activities_to": "deal"}, "activities_to"),
+    ({"tags_to": "contact"}, "tags_to"),
+    ({"tags_to": ["lead"]}, "tags_to"),
+    ({"owner_id": 0}, "owner_id"),
+    ({"dry_run": "true"}, "dry_run"),
+    ({"surprise": 1}, "surprise"),
+    ({"account": {"action": "none"}, "contact": {"action": "none"}}, "contact.action"),
+])
+def test_c7_5_bad_options_name_the_field(body, key):
+    with pytest.raises(InvalidOptions) as e:
+        ConversionOptions.from_dict(body)
+    assert key in e.value.errors and e.value.http_status == 422
+
+
+def test_every_error_is_reported_at_once():
+    with pytest.raises(InvalidOptions) as e:
+        ConversionOptions.from_dict({"deal": {"amount": "x"}, "tags_to": 3})
+    assert {"deal.stage", "deal.amount", "tags_to"} <= set(e.value.errors)
+
+
+@pytest.mark.parametrize("body", [None, [], "x", 3])
+def test_body_must_be_an_object(body):
+    with pytest.raises(InvalidOptions):
+        ConversionOptions.from_dict(body)

@@ -1,0 +1,255 @@
+"""apply(): one conversion in one transaction (C1.3). Adds and flushes, never commits.
+
+The work is split into named steps (STEPS) run in order, so that tests can inject a fault
+after any of them and check that the caller's rollback leaves no trace. The lead is marked
+converted last, by a conditional UPDATE: of two simultaneous conversions exactly one
+matches the row (on PostgreSQL the second waits for the first's row lock, then matches
+nothing); the loser raises AlreadyConverted and its caller rolls back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from ..models import (
+    Account,
+    Contact,
+    Conversion,
+    Deal,
+    Lead,
+    LeadStatus,
+    Task,
+    record_event,
+    utcnow,
+)
+from ..records import set_custom
+from .errors import AlreadyConverted, IdempotencyConflict
+from .options import ConversionOptions
+from .planner import ConversionPlan, EntityPlan, _jsonable, plan
+from .transfer import Targets, Transfer, transfer_all
+
+STEPS = ("resolve", "write_account", "write_contact", "write_deal", "write_task", "transfer", "record",
+         "mark_converted")
+MODELS = {"account": Account, "contact": Contact, "deal": Deal, "task": Task}
+
+
+@dataclass
+class Run:
+    """The state one apply() carries from step to step."""
+
+    session: object
+    actor: object
+    lead_id: int
+    options: ConversionOptions
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    plan: ConversionPlan | None = None
+    records: dict = field(default_factory=dict)  # entity -> the produced record
+    fields_written: dict = field(default_factory=dict)
+    previous_values: dict = field(default_factory=dict)
+    transfer: Transfer | None = None
+    conversion: Conversion | None = None
+
+
+def request_hash(lead_id: int, options: ConversionOptions) -> str:
+    """SHA-256 of the canonical request (the lead and every option but dry_run)."""
+    body = {k: v for k, v in options.to_dict().items() if k != "dry_run"}
+    raw = json.dumps({"lead_id": lead_id, **body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def apply(session, actor, lead_id: int, options: ConversionOptions | None = None,
+          idempotency_key: str | None = None) -> Conversion:
+    """Convert the lead; returns the Conversion (flushed, not committed).
+
+    Raises RecordNotFound, ConversionDenied, DuplicatesHidden, InvalidOptions, MissingRequired,
+    AlreadyConverted, IdempotencyConflict; after any of them the caller must roll back."""
+    options = options or ConversionOptions()
+    run = Run(session, actor, lead_id, options, idempotency_key, request_hash(lead_id, options))
+    if idempotency_key:
+        existing = session.scalar(select(Conversion).where(
+            Conversion.created_by == actor.id, Conversion.idempotency_key == idempotency_key))
+        if existing is not None:
+            if existing.request_hash != run.request_hash:
+                raise IdempotencyConflict("This Idempotency-Key was already used with another request.",
+                                          {"idempotency_key": ["was used with another request"]})
+            return existing  # a replay: nothing more is written
+    for name in STEPS:
+        globals()[name](run)  # looked up at call time so that tests can patch a step
+    return run.conversion
+
+
+# --- the steps ----------------------------------------------------------------------------
+def resolve(run: Run) -> None:
+    """Plan, and refuse what the plan forbids (C4.8, C7.4)."""
+    run.plan = plan(run.session, run.actor, run.lead_id, run.options)
+    run.plan.check()
+
+
+def _write(run: Run, p: EntityPlan, extra: dict | None = None):
+    """Create the record of a "created" plan, or fill a "merged" one; returns the record."""
+    s = run.session
+    if p.action == "created":
+        values = {**p.values, **(extra or {})}
+        custom = {k[7:]: v for k, v in values.items() if k.startswith("custom.")}
+        obj = MODELS[p.entity](**{k: v for k, v in values.items() if not k.startswith("custom.")})
+        s.add(obj)
+        s.flush()
+        if custom:
+            set_custom(s, p.entity, obj.id, custom)
+    elif p.action in ("merged", "linked"):
+        obj = p.record
+        fills = dict(p.fills) if p.action == "merged" else {}
+        fills.update(extra or {})
+        if fills:
+            _fill(run, p.entity, obj, fills)
+    else:
+        return None
+    run.records[p.entity] = obj
+    return obj
+
+
+def _fill(run: Run, entity: str, obj, fills: dict) -> None:
+    """C3.5: write into empty fields, keeping what they held for the revert (C1.5, C9.1)."""
+    from ..records import get_custom
+
+    custom = {k[7:]: v for k, v in fills.items() if k.startswith("custom.")}
+    before_custom = get_custom(run.session, entity, obj.id) if custom else {}
+    previous = run.previous_values.setdefault(entity, {})
+    for key, value in fills.items():
+        if key.startswith("custom."):
+            previous[key] = before_custom.get(key[7:])
+        else:
+            previous[key] = getattr(obj, key)
+            setattr(obj, key, value)
+    if custom:
+        set_custom(run.session, entity, obj.id, custom)
+    run.fields_written.setdefault(entity, {}).update(fills)
+    run.session.flush()
+
+
+def write_account(run: Run) -> None:
+    """Create or fill the account (C2, C3.5)."""
+    _write(run, run.plan.account)
+
+
+def write_contact(run: Run) -> None:
+    """Create or fill the contact, linked to the account (C2.2, C4.4)."""
+    p, account = run.plan.contact, run.records.get("account")
+    extra = {}
+    if account is not None:
+        if p.action == "created" and "account_id" not in p.values:
+            extra["account_id"] = account.id
+        # C4.4: a merged contact without an account gets the conversion's account.
+        if p.action == "merged" and p.record.account_id is None and "account_id" not in p.fills:
+            extra["account_id"] = account.id
+    _write(run, p, extra)
+
+
+def write_deal(run: Run) -> None:
+    """Create the deal on the account and contact (C5.1-C5.3)."""
+    account, contact = run.records.get("account"), run.records.get("contact")
+    _write(run, run.plan.deal, {"account_id": account.id if account else None,
+                                "contact_id": contact.id if contact else None})
+
+
+def write_task(run: Run) -> None:
+    """C5.4: the follow-up task hangs on the contact (else the account) and the deal."""
+    p = run.plan.task
+    if p.action != "created":
+        return
+    parent = run.plan.contact if run.records.get("contact") is not None else run.plan.account
+    record = run.records[parent.entity]
+    deal = run.records.get("deal")
+    _write(run, p, {"parent_type": parent.entity, "parent_id": record.id, "deal_id": deal.id if deal else None})
+
+
+def transfer(run: Run) -> None:
+    """Move what belongs to the lead (C6, C3.4)."""
+    s, p = run.session, run.plan
+    writable = {e.entity for e in (p.account, p.contact, p.deal) if e.action in ("created", "merged")}
+    writable |= {e.entity for e in (p.account, p.contact)
+                 if e.action == "linked" and not e.read_only}
+    targets = Targets(run.records.get("account"), run.records.get("contact"), run.records.get("deal"), writable,
+                      counts=p.moves)
+    run.transfer = transfer_all(s, p.lead, targets, run.options)
+
+
+def record(run: Run) -> None:
+    """C1.5: the conversion record; C1.6: the timeline events, with links both ways."""
+    s, p, lead = run.session, run.plan, run.plan.lead
+    produced = {e: run.records.get(e) for e in ("account", "contact", "deal", "task")}
+    actions = {e.entity: e for e in p.entities()}
+    conversion = Conversion(
+        lead_id=lead.id, created_by=run.actor.id, options=run.options.to_dict(),
+        account_id=_id(produced["account"]), account_action=p.account.action, account_reason=p.account.reason,
+        contact_id=_id(produced["contact"]), contact_action=p.contact.action, contact_reason=p.contact.reason,
+        deal_id=_id(produced["deal"]), deal_action=p.deal.action,
+        task_id=_id(produced["task"]), task_action=p.task.action,
+        fields_written={e: _jsonable(v) for e, v in run.fields_written.items()},
+        previous_values={e: _jsonable(v) for e, v in run.previous_values.items()},
+        not_updated=p.not_updated(), moved=dict(run.transfer.moved), moved_records=run.transfer.records,
+        lead_before={"status": lead.status, "converted": False, "conversion_id": None, "converted_at": None},
+        idempotency_key=run.idempotency_key, request_hash=run.request_hash,
+    )
+    s.add(conversion)
+    try:
+        s.flush()
+    except Exception as e:  # the unique (created_by, idempotency_key): a concurrent twin won
+        if run.idempotency_key and "idempot" in str(e).lower():
+            raise IdempotencyConflict("A request with this Idempotency-Key is being processed; retry later.",
+                                      {"idempotency_key": ["is already in use"]}) from e
+        raise
+    run.conversion = conversion
+
+    actor_name = run.actor.display_name
+    lead_link = {"type": "lead", "id": lead.id, "label": lead.display_name}
+    links = [{"type": e, "id": r.id, "label": actions[e].label or _label(r)}
+             for e, r in produced.items() if r is not None]
+    record_event(s, "lead", lead.id, "converted", f"Converted by {actor_name}", run.actor.id,
+                 {"links": links, "conversion_id": conversion.id})
+    for entity, rec in produced.items():
+        if rec is None or entity == "task":
+            continue
+        if actions[entity].action == "created":
+            record_event(s, entity, rec.id, "created_from_lead", f"Created from lead {lead.display_name}",
+                         run.actor.id, {"links": [lead_link], "conversion_id": conversion.id})
+        else:
+            record_event(s, entity, rec.id, "lead_merged", f"Lead {lead.display_name} merged into this",
+                         run.actor.id, {"links": [lead_link], "conversion_id": conversion.id,
+                                        "fields": sorted(run.fields_written.get(entity, {}))})
+    s.flush()
+
+
+def mark_converted(run: Run) -> None:
+    """C1.4, last: the conditional UPDATE that only the first of two concurrent conversions wins."""
+    s, lead = run.session, run.plan.lead
+    status = s.scalar(select(LeadStatus.key).where(LeadStatus.category == "converted")
+                      .order_by(LeadStatus.position).limit(1)) or lead.status
+    now = utcnow()
+    result = s.execute(
+        update(Lead).where(Lead.id == lead.id, Lead.converted.is_(False))
+        .values(converted=True, status=status, converted_at=now, conversion_id=run.conversion.id,
+                updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        winner = s.execute(select(Lead.conversion_id).where(Lead.id == lead.id)).scalar()
+        raise AlreadyConverted(conversion_id=winner)
+    # Keep the loaded object in step with the row without reloading it.
+    s.expire(lead, ["converted", "status", "converted_at", "conversion_id", "updated_at", "status_ref"])
+
+
+def _id(obj) -> int | None:
+    return obj.id if obj is not None else None
+
+
+def _label(obj) -> str:
+    return getattr(obj, "display_name", None) or getattr(obj, "subject", None) or f"#{obj.id}"
+
+
+__all__ = ["STEPS", "apply", "request_hash"]

@@ -1,0 +1,174 @@
+"""What moves with the lead (C6): notes, attachments, activities, campaigns, tags, line items,
+addresses. Nothing is deleted; every move is listed with where it came from (C1.5, for C9.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from ..models import Address, Attachment, CampaignMember, LineItem, Note, Task
+from ..records import add_tags, get_tags
+
+
+@dataclass
+class Targets:
+    """The records the conversion produced (None when absent) and which may be written to."""
+
+    account: object | None = None
+    contact: object | None = None
+    deal: object | None = None
+    writable: set = field(default_factory=set)  # entity names the actor may write to (tags, addresses)
+    # The planner's counts (C6): a kind counted 0 is not queried again.
+    counts: dict | None = None
+
+    def get(self, entity: str):
+        return getattr(self, entity)
+
+    def pick(self, *order: str) -> tuple[str, object] | None:
+        """The first present record in `order`: the chosen target, then its fallbacks."""
+        for entity in order:
+            record = self.get(entity)
+            if record is not None:
+                return entity, record
+        return None
+
+
+FALLBACKS = {"contact": ("contact", "account"), "account": ("account", "contact"),
+             "deal": ("deal", "contact", "account")}
+
+
+@dataclass
+class Transfer:
+    moved: dict[str, int] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+    def log(self, kind: str, obj, src, dst, **extra) -> None:
+        self.records.append({"type": kind, "id": obj.id, "from": list(src), "to": list(dst), **extra})
+
+
+_KINDS = {"Note": "notes", "Attachment": "attachments", "Task": "activities", "CampaignMember": "campaigns",
+          "LineItem": "line_items", "Address": "addresses"}
+
+
+def _of_lead(session, model, lead_id: int, targets: Targets | None = None) -> list:
+    if targets is not None and targets.counts is not None and not targets.counts.get(_KINDS[model.__name__]):
+        return []
+    return list(session.scalars(select(model).where(model.parent_type == "lead", model.parent_id == lead_id)
+                                .order_by(model.id)))
+
+
+def _move(t: Transfer, kind: str, obj, entity: str, record, lead_id: int, **extra) -> None:
+    obj.parent_type, obj.parent_id = entity, record.id
+    t.log(kind, obj, ("lead", lead_id), (entity, record.id), **extra)
+
+
+def move_notes(session, lead, targets: Targets, t: Transfer) -> None:
+    """C6.2: with a deal, to the deal plus a copy on account and contact; else to the contact;
+    a company-only conversion gives them to the account."""
+    dest = targets.pick("deal", "contact", "account")
+    notes = _of_lead(session, Note, lead.id, targets)
+    if dest is None or not notes:
+        t.moved["notes"] = 0
+        return
+    for note in notes:
+        _move(t, "note", note, *dest, lead.id, copy=False)
+        if dest[0] == "deal":
+            for entity in ("account", "contact"):
+                record = targets.get(entity)
+                if record is None:
+                    continue
+                copy = Note(body=note.body, parent_type=entity, parent_id=record.id, author_id=note.author_id,
+                            copy_of_id=note.id, created_at=note.created_at)
+                session.add(copy)
+                session.flush()
+                t.records.append({"type": "note", "id": copy.id, "from": None, "to": [entity, record.id],
+                                  "copy": True, "copy_of": note.id})
+    t.moved["notes"] = len(notes)
+
+
+def move_attachments(session, lead, targets: Targets, attachments_to: str, t: Transfer) -> None:
+    """C6.3: to the chosen record, falling back when it was not produced."""
+    dest = targets.pick(*FALLBACKS[attachments_to])
+    rows = _of_lead(session, Attachment, lead.id, targets) if dest else []
+    for row in rows:
+        _move(t, "attachment", row, *dest, lead.id)
+    t.moved["attachments"] = len(rows)
+
+
+def move_activities(session, lead, targets: Targets, activities_to: str, t: Transfer) -> None:
+    """C6.4: activities to the contact or account chosen; open ones also linked to the deal."""
+    dest = targets.pick(*FALLBACKS[activities_to])
+    rows = _of_lead(session, Task, lead.id, targets) if dest else []
+    for task in rows:
+        extra = {}
+        if targets.deal is not None and task.status == "open" and task.deal_id is None:
+            task.deal_id = targets.deal.id
+            extra["deal_id"] = targets.deal.id
+        _move(t, "activity", task, *dest, lead.id, **extra)
+    t.moved["activities"] = len(rows)
+
+
+def move_campaigns(session, lead, targets: Targets, activities_to: str, t: Transfer) -> None:
+    """C6.4: memberships follow the activities; one the target already has stays on the lead."""
+    dest = targets.pick(*FALLBACKS[activities_to])
+    rows = _of_lead(session, CampaignMember, lead.id, targets) if dest else []
+    moved = 0
+    if rows:
+        have = set(session.scalars(select(CampaignMember.campaign_id).where(
+            CampaignMember.parent_type == dest[0], CampaignMember.parent_id == dest[1].id)))
+        for row in rows:
+            if row.campaign_id in have:
+                continue
+            _move(t, "campaign_member", row, *dest, lead.id)
+            moved += 1
+    t.moved["campaigns"] = moved
+
+
+def copy_tags(session, lead, targets: Targets, tags_to: list[str], t: Transfer) -> None:
+    """C6.5: copied to each chosen record; "account" without an account goes to the contact."""
+    counted = targets.counts is None or targets.counts.get("tags")
+    names = get_tags(session, "lead", lead.id) if counted else []
+    destinations = []
+    for entity in tags_to:
+        if entity == "account" and targets.account is None:
+            entity = "contact"
+        record = targets.get(entity)
+        if record is not None and entity in targets.writable and (entity, record.id) not in destinations:
+            destinations.append((entity, record.id))
+    for entity, rid in destinations if names else []:
+        for name in add_tags(session, entity, rid, names):
+            t.records.append({"type": "tag", "name": name, "from": ["lead", lead.id], "to": [entity, rid],
+                              "copy": True})
+    t.moved["tags"] = len(names) if destinations else 0
+
+
+def move_line_items(session, lead, targets: Targets, t: Transfer) -> None:
+    """C3.4: the lead's products go to the new deal."""
+    rows = _of_lead(session, LineItem, lead.id, targets) if targets.deal is not None else []
+    for row in rows:
+        _move(t, "line_item", row, "deal", targets.deal, lead.id)
+    t.moved["line_items"] = len(rows)
+
+
+def move_addresses(session, lead, targets: Targets, t: Transfer) -> None:
+    """C9.5: the lead's typed addresses go to the account."""
+    ok = targets.account is not None and "account" in targets.writable
+    rows = _of_lead(session, Address, lead.id, targets) if ok else []
+    for row in rows:
+        _move(t, "address", row, "account", targets.account, lead.id)
+    t.moved["addresses"] = len(rows)
+
+
+def transfer_all(session, lead, targets: Targets, options) -> Transfer:
+    """Move / copy everything C6 lists; returns the counts and the moved records."""
+    t = Transfer()
+    move_notes(session, lead, targets, t)
+    move_attachments(session, lead, targets, options.attachments_to, t)
+    move_activities(session, lead, targets, options.activities_to, t)
+    move_campaigns(session, lead, targets, options.activities_to, t)
+    copy_tags(session, lead, targets, options.tags_to, t)
+    move_line_items(session, lead, targets, t)
+    move_addresses(session, lead, targets, t)
+    session.flush()
+    return t

@@ -1,0 +1,270 @@
+"""The conversion form (C8.1): one WTForms class carrying the modal's choices to the options dict
+of api.md. It validates structure only; the conversion domain validates the values (C7.5)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..extensions import db
+from ..models import Account, Campaign, CurrencyRate, CustomField, Pipeline
+from ..permissions import visible_clause
+from .common import owner_choices, strip_filter
+from .records import _custom_field, as_choices
+
+# The lead's values shown (and editable) per section; only changed ones are posted as `fields`.
+ACCOUNT_FIELDS = (
+    ("name", "Company name"), ("industry", "Industry"), ("website", "Website"), ("phone", "Phone"),
+    ("billing_street", "Street"), ("billing_postal_code", "Postal code"), ("billing_city", "City"),
+    ("billing_state", "State / region"), ("billing_country", "Country"),
+)
+CONTACT_FIELDS = (
+    ("first_name", "First name"), ("last_name", "Last name"), ("title", "Job title"),
+    ("email", "E-mail"), ("phone", "Phone"), ("mobile", "Mobile"),
+)
+TARGETS = (("contact", "Contact"), ("account", "Account"), ("deal", "Deal"))
+PARENT_CHOICES_MAX = 500
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Several checkboxes sharing one name (tags destinations)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _text(label: str, **render_kw) -> StringField:
+    return StringField(label, filters=[strip_filter], render_kw=render_kw or None)
+
+
+class ConversionForm(FlaskForm):
+    """Every choice of the modal; field names are "<entity>_<option>" (errors map back by name)."""
+
+    # A double submit replays the first conversion instead of failing (api.md Idempotency-Key).
+    idempotency_key = HiddenField()
+    owner_id = SelectField("Owner of the new records", validate_choice=False)
+    account_choice = RadioField("Account", validate_choice=False)
+    account_parent_id = SelectField("Parent account (is a subsidiary of)", validate_choice=False)
+    contact_choice = RadioField("Contact", validate_choice=False)
+    create_deal = BooleanField("Create a deal")
+    deal_name = _text("Deal name")
+    deal_closing_date = _text("Closing date", type="date")
+    deal_pipeline_id = SelectField("Pipeline", validate_choice=False)
+    deal_stage = SelectField("Stage", validate_choice=False, filters=[strip_filter])
+    deal_amount = _text("Amount", inputmode="decimal", placeholder="0.00")
+    deal_currency = SelectField("Currency", validate_choice=False)
+    deal_contact_role = _text("Contact role", placeholder="e.g. Decision maker")
+    deal_campaign_id = SelectField("Campaign", validate_choice=False)
+    deal_owner_id = SelectField("Deal owner", validate_choice=False)
+    create_task = BooleanField("Create a follow-up task")
+    task_subject = _text("Subject")
+    task_due_date = _text("Due date", type="date")
+    task_owner_id = SelectField("Task owner", validate_choice=False)
+    attachments_to = RadioField("Attachments go to", choices=as_choices(TARGETS), default="contact",
+                                validate_choice=False)
+    activities_to = RadioField("Activities and campaigns go to", choices=as_choices(TARGETS[:2]),
+                               default="contact", validate_choice=False)
+    tags_to = MultiCheckboxField("Tags go to", choices=as_choices(TARGETS), default=["contact", "deal"],
+                                 validate_choice=False)
+
+    def custom_names(self, entity: str) -> list[str]:
+        return [f.name for f in self if f.name.startswith(f"{entity}_custom_")]
+
+    def section(self, prefix: str, names) -> list:
+        return [self[f"{prefix}_{n}"] for n, _ in names]
+
+
+def conversion_form(actor, custom_defs: dict, formdata=None, **kw) -> ConversionForm:
+    """The form with a text field per standard section field and per custom field to fill
+    (custom_defs: {entity: [CustomField]}), and its choices loaded."""
+    extra = {}
+    for prefix, names in (("account", ACCOUNT_FIELDS), ("contact", CONTACT_FIELDS)):
+        for name, label in names:
+            extra[f"{prefix}_{name}"] = _text(label, type="email" if name == "email" else "text")
+    for entity, defs in custom_defs.items():
+        for field in defs:
+            extra[f"{entity}_custom_{field.key}"] = _custom_field(field)
+    cls = type("ConversionForm", (ConversionForm,), extra)
+    form = cls(formdata=formdata, **kw)
+    _load_choices(form, actor)
+    return form
+
+
+def _load_choices(form: ConversionForm, actor) -> None:
+    users = owner_choices()
+    form.owner_id.choices = as_choices(users)
+    form.deal_owner_id.choices = as_choices([("", "Same as the records")] + users)
+    form.task_owner_id.choices = as_choices([("", "Same as the records")] + users)
+    accounts = db.session.execute(
+        select(Account.id, Account.name).where(visible_clause(db.session, actor, Account))
+        .order_by(Account.name).limit(PARENT_CHOICES_MAX))
+    form.account_parent_id.choices = as_choices([("", "None")] + [(i, n) for i, n in accounts])
+    pipelines = list(db.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)))
+    form.deal_pipeline_id.choices = as_choices([(p.id, p.name) for p in pipelines])
+    form.pipelines = pipelines
+    chosen = next((p for p in pipelines if str(p.id) == str(form.deal_pipeline_id.data)), None)
+    chosen = chosen or (pipelines[0] if pipelines else None)
+    stages = [s.name for s in chosen.stages] if chosen else []
+    form.deal_stage.choices = as_choices([("", "Choose a stage…")] + [(s, s) for s in stages])
+    codes = list(db.session.scalars(select(CurrencyRate.code).order_by(CurrencyRate.code)))
+    form.deal_currency.choices = as_choices([(c, c) for c in codes])
+    campaigns = db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name))
+    form.deal_campaign_id.choices = as_choices([("", "None")] + [(i, n) for i, n in campaigns])
+
+
+# --- choices in words ----------------------------------------------------------------------
+
+REASONS = {"email": "e-mail", "company_name": "company name", "full_name": "full name",
+           "contact_account": "the contact's account", "chosen": "your choice"}
+
+
+def reason_words(reason: str | None, entity: str = "contact") -> str:
+    """Why a record matched (C4.7: every offered match says why), in words."""
+    if not reason:
+        return ""
+    if reason.startswith("unique:"):
+        key = reason[7:]
+        field = db.session.scalar(select(CustomField).where(
+            CustomField.key == key.removeprefix("custom."), CustomField.entity.in_(("account", "contact"))))
+        return f"unique field {field.label if field else key}"
+    return REASONS.get(reason, reason.replace("_", " "))
+
+
+def set_entity_choices(form: ConversionForm, lead, base) -> None:
+    """The duplicate choices of C4.3: each candidate (why it matched), create new, do not create."""
+    for entity, noun in (("account", "account"), ("contact", "contact")):
+        choices = []
+        seen = set()
+        planned = getattr(base, entity) if base is not None else None
+        candidates = list(base.candidates.get(entity, [])) if base is not None else []
+        for c in candidates:
+            choices.append(SelectChoice(f"link:{c.id}", f"Add to existing {c.name} — matched on "
+                                                         f"{reason_words(c.reason, entity)}"))
+            seen.add(c.id)
+        # The plan's own pick (e.g. the matched contact's account, C4.4) is offered too.
+        if planned is not None and planned.record_id and planned.record_id not in seen:
+            choices.insert(0, SelectChoice(f"link:{planned.record_id}",
+                                           f"Add to existing {planned.label} — {reason_words(planned.reason)}"))
+        choices.append(SelectChoice("create", f"Create new {noun}"))
+        choices.append(SelectChoice("none", "Do not create"))
+        getattr(form, f"{entity}_choice").choices = choices
+
+
+# --- form -> options (the api.md body) and domain errors -> fields -------------------------
+
+def _entity(form, entity: str, names, defaults: dict, errors: dict) -> dict:
+    raw = getattr(form, f"{entity}_choice").data or "create"
+    body: dict = {"action": "create"}
+    if raw.startswith("link:"):
+        rid = raw[5:]
+        if rid.isdigit() and int(rid) > 0:
+            body = {"action": "link", "id": int(rid)}
+        else:
+            errors[f"{entity}_choice"] = ["Choose one of the options."]
+    elif raw in ("create", "none"):
+        body = {"action": raw}
+    else:
+        errors[f"{entity}_choice"] = ["Choose one of the options."]
+    fields = {}
+    for name, _ in names:
+        value = form[f"{entity}_{name}"].data
+        default = defaults.get(name)
+        if (value or "") != ("" if default is None else str(default)):
+            fields[name] = value
+    for fname in form.custom_names(entity):
+        value = form[fname].data
+        key = "custom." + fname[len(entity) + 8:]
+        if value not in (None, "", False) and value != defaults.get(key):
+            fields[key] = value
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def _int(field, errors: dict):
+    value = field.data
+    if value in (None, "", "None"):
+        return None
+    if str(value).isdigit():
+        return int(value)
+    errors[field.name] = ["Choose one of the options."]
+    return None
+
+
+def options_from_form(form: ConversionForm, defaults: dict) -> tuple[dict, dict]:
+    """(the options dict of api.md, form errors found while reading it)."""
+    errors: dict = {}
+    account = _entity(form, "account", ACCOUNT_FIELDS, defaults.get("account", {}), errors)
+    parent = _int(form.account_parent_id, errors)
+    if parent is not None:
+        account["parent_id"] = parent
+    body = {
+        "interactive": True,
+        "owner_id": _int(form.owner_id, errors),
+        "account": account,
+        "contact": _entity(form, "contact", CONTACT_FIELDS, defaults.get("contact", {}), errors),
+        "attachments_to": form.attachments_to.data or "contact",
+        "activities_to": form.activities_to.data or "contact",
+        "tags_to": list(form.tags_to.data or []),
+    }
+    if form.create_deal.data:
+        deal = {"name": form.deal_name.data, "pipeline_id": _int(form.deal_pipeline_id, errors),
+                "stage": form.deal_stage.data, "amount": form.deal_amount.data,
+                "currency": form.deal_currency.data or None, "closing_date": form.deal_closing_date.data,
+                "contact_role": form.deal_contact_role.data, "campaign_id": _int(form.deal_campaign_id, errors),
+                "owner_id": _int(form.deal_owner_id, errors)}
+        fields = {"custom." + f[12:]: form[f].data for f in form.custom_names("deal")
+                  if form[f].data not in (None, "", False)}
+        if fields:
+            deal["fields"] = fields
+        body["deal"] = deal
+    if form.create_task.data:
+        body["task"] = {"subject": form.task_subject.data, "due_date": form.task_due_date.data,
+                        "owner_id": _int(form.task_owner_id, errors)}
+    return body, errors
+
+
+def field_name(form: ConversionForm, key: str) -> str | None:
+    """The form field of a domain error key ("deal.stage" -> deal_stage), or None."""
+    entity, _, rest = key.partition(".")
+    if rest in ("action", "id"):
+        return f"{entity}_choice"
+    if entity == "lead" and rest.startswith("custom."):
+        # A required lead field is filled through the same key on a target (C7.4).
+        for target in ("contact", "account", "deal"):
+            name = f"{target}_custom_{rest[7:]}"
+            if name in form:
+                return name
+        return None
+    name = key.replace(".custom.", "_custom_").replace(".", "_")
+    return name if name in form else None
+
+
+def sentence(reason: str) -> str:
+    if reason == "is required":
+        return "This field is required."
+    reason = reason[:1].upper() + reason[1:]
+    return reason if reason.endswith(".") else reason + "."
+
+
+def apply_errors(form: ConversionForm, errors: dict) -> None:
+    """Put errors next to their fields; those without a field go to form.form_errors."""
+    form.other_errors = []
+    for key, reasons in errors.items():
+        name = key if key in form else field_name(form, key)
+        messages = [sentence(r) for r in reasons]
+        if name is None:
+            form.other_errors.append((key, messages))
+            continue
+        field = form[name]
+        field.errors = list(dict.fromkeys([*(field.errors or []), *messages]))

@@ -1,0 +1,375 @@
+"""/lead-conversions: convert a lead (or dry-run it), list and read conversion records (api.md, C8.8).
+
+The web layer only checks the request against the documented schema, parses the options
+with ConversionOptions.from_dict and hands them to the domain (planner.plan for a dry
+run, executor.apply otherwise); domain errors carry their HTTP status. One POST = one
+apply() = one commit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import jsonschema_rs
+from flask import jsonify, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ... import permissions
+from ...conversion.errors import ConversionError
+from ...conversion.executor import apply
+from ...conversion.options import (
+    ACTIONS,
+    ACTIVITY_TARGETS,
+    ATTACHMENT_TARGETS,
+    TARGETS,
+    ConversionOptions,
+)
+from ...conversion.planner import plan
+from ...conversion.serialize import conversion_as_dict
+from ...extensions import db
+from ...models import Conversion, Lead
+from ...schemas import CURRENCY_PATTERN, INT_MAX, MONEY_MAX, MONEY_PATTERN, iso
+from . import bp
+from .core import (
+    ApiError,
+    current_user,
+    get_or_404,
+    json_body,
+    paginate,
+    query_int,
+    reject_unknown_args,
+)
+from .openapi import add_operation, add_schema, body, path_id, query, ref, responses
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PATTERN = "^[!-~]{1,255}$"  # visible ASCII, e.g. a UUID
+LIST_FILTERS = ("lead_id", "account_id", "contact_id", "deal_id", "created_by")
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL refuses NUL in text
+
+
+# ---------------------------------------------------------------- JSON Schemas
+
+
+def _text(limit: int, nullable: bool = True) -> dict:
+    return {"type": ["string", "null"] if nullable else "string", "maxLength": limit, "pattern": NO_NUL}
+
+
+ID = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
+ID_OR_NULL = {"type": ["integer", "null"], "minimum": 1, "maximum": INT_MAX}
+DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
+SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": 10_000, "pattern": NO_NUL}
+FIELDS = {
+    "type": ["object", "null"],
+    "description": "Override or complete the mapped values: standard field names, and custom "
+                   'fields under "custom" ({"custom": {"vat": "FR12"}}) or as "custom.<key>" (C7.4).',
+    "properties": {"custom": {"type": "object", "additionalProperties": SCALAR}},
+    "additionalProperties": SCALAR,
+}
+
+
+def _choice(entity: str) -> dict:
+    props = {"action": {"type": "string", "enum": list(ACTIONS), "default": "auto"},
+             "id": {**ID_OR_NULL, "description": 'The record to link to (action "link").'},
+             "fields": FIELDS}
+    if entity == "account":
+        props["parent_id"] = {**ID_OR_NULL, "description": "The parent account (C2.3)."}
+    return {"type": ["object", "null"], "properties": props, "additionalProperties": False}
+
+
+REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["lead_id"],
+    "additionalProperties": False,
+    "properties": {
+        "lead_id": ID,
+        "account": _choice("account"),
+        "contact": _choice("contact"),
+        "deal": {
+            "type": ["object", "null"],
+            "description": "null or absent: no deal (C5.1).",
+            "required": ["stage"],
+            "additionalProperties": False,
+            "properties": {
+                "name": _text(255), "pipeline_id": ID_OR_NULL,
+                "stage": {**_text(100, nullable=False), "minLength": 1,
+                          "description": "Falls back to the pipeline's first stage when not in it (C5.2)."},
+                "amount": {"type": ["string", "number", "null"], "pattern": MONEY_PATTERN, "minimum": 0,
+                           "maximum": float(MONEY_MAX), "description": 'A decimal amount, e.g. "1250.00".'},
+                "currency": {"type": ["string", "null"], "pattern": CURRENCY_PATTERN},
+                "closing_date": DATE_OR_NULL, "contact_role": _text(100), "campaign_id": ID_OR_NULL,
+                "owner_id": ID_OR_NULL, "fields": FIELDS,
+            },
+        },
+        "task": {
+            "type": ["object", "null"],
+            "description": "null or absent: no follow-up task (C5.4).",
+            "required": ["subject"],
+            "additionalProperties": False,
+            "properties": {"subject": {**_text(255, nullable=False), "minLength": 1},
+                           "due_date": DATE_OR_NULL, "owner_id": ID_OR_NULL},
+        },
+        "attachments_to": {"type": ["string", "null"], "enum": [*ATTACHMENT_TARGETS, None]},
+        "activities_to": {"type": ["string", "null"], "enum": [*ACTIVITY_TARGETS, None]},
+        "tags_to": {"type": ["array", "null"], "items": {"type": "string", "enum": list(TARGETS)}},
+        "owner_id": {**ID_OR_NULL, "description": "Owner of every created record; default the lead's owner."},
+        "dry_run": {"type": "boolean", "default": False},
+    },
+}
+_VALIDATOR = jsonschema_rs.validator_for(REQUEST_SCHEMA, validate_formats=True)
+
+
+def _outcome(actions: tuple[str, ...]) -> dict:
+    return {"type": "object", "required": ["id", "action", "reason"], "additionalProperties": False,
+            "properties": {"id": {"type": ["integer", "null"]}, "action": {"type": "string", "enum": list(actions)},
+                           "reason": {"type": ["string", "null"]}}}
+
+
+RECORD_ACTIONS = ("created", "merged", "linked", "none")
+CONVERSION_PROPERTIES = {
+    "id": {"type": "integer"},
+    "lead_id": {"type": "integer"},
+    "created_by": {"type": ["integer", "null"]},
+    "created_at": {"type": "string", "format": "date-time"},
+    "reverted_at": {"type": ["string", "null"], "format": "date-time"},
+    "account": _outcome(RECORD_ACTIONS),
+    "contact": _outcome(RECORD_ACTIONS),
+    "deal": _outcome(("created", "none")),
+    "task": _outcome(("created", "none")),
+    "fields_written": {"type": "object", "additionalProperties": {"type": "object"},
+                       "description": "Values written into empty fields of merged records, per entity (C3.5)."},
+    "not_updated": {"type": "array", "items": {
+        "type": "object", "required": ["entity", "id", "reason"],
+        "properties": {"entity": {"type": "string"}, "id": {"type": ["integer", "null"]},
+                       "reason": {"type": "string"}}}},
+    "moved": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+}
+CANDIDATES = {"type": "array", "items": {
+    "type": "object", "required": ["id", "name", "reason"], "additionalProperties": False,
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "reason": {"type": "string"}}}}
+DRY_RUN_PROPERTIES = {
+    **CONVERSION_PROPERTIES,
+    "id": {"type": "null"}, "created_by": {"type": "null"}, "created_at": {"type": "null"},
+    "reverted_at": {"type": "null"}, "dry_run": {"const": True},
+    "candidates": {"type": "object", "required": ["account", "contact"], "additionalProperties": False,
+                   "properties": {"account": CANDIDATES, "contact": CANDIDATES}},
+}
+
+
+def _object(props: dict) -> dict:
+    return {"type": "object", "required": list(props), "additionalProperties": False, "properties": props}
+
+
+add_schema("LeadConversionRequest", REQUEST_SCHEMA)
+add_schema("LeadConversion", _object(CONVERSION_PROPERTIES))
+add_schema("LeadConversionDryRun", _object(DRY_RUN_PROPERTIES))
+add_schema("LeadConversionList", _object({"items": {"type": "array", "items": ref("LeadConversion")},
+                                          "next_cursor": {"type": ["string", "null"]}}))
+
+
+# ---------------------------------------------------------------- request handling
+
+
+def _plain(value):
+    """JSON with Decimals (json_body parses fractions exactly) as floats, for the schema check."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+PATTERN_REASONS = {
+    CURRENCY_PATTERN: "must be an ISO 4217 code of 3 capital letters, e.g. EUR",
+    MONEY_PATTERN: 'must be a decimal amount >= 0 with at most 2 decimals, e.g. "1250.00"',
+    NO_NUL: "must not contain NUL characters",
+}
+TYPE_NAMES = {"integer": "an integer", "string": "text", "object": "an object", "array": "a list",
+              "boolean": "true or false", "number": "a number"}
+Kind = jsonschema_rs.ValidationErrorKind
+
+
+def _reason(e) -> str:
+    """A sentence for a person from a schema error (the library's own text otherwise)."""
+    kind = e.kind
+    if isinstance(kind, Kind.Type):
+        names = [TYPE_NAMES.get(t, t) for t in kind.types if t != "null"]
+        return "must be " + " or ".join(names) + (" or null" if "null" in kind.types else "")
+    if isinstance(kind, Kind.Pattern):
+        return PATTERN_REASONS.get(kind.pattern, e.message)
+    if isinstance(kind, Kind.Format) and kind.format == "date":
+        return "must be a date YYYY-MM-DD"
+    if isinstance(kind, Kind.MaxLength):
+        return f"is at most {kind.limit} characters"
+    if isinstance(kind, Kind.Enum):
+        return "must be one of: " + ", ".join(str(o) for o in kind.options if o is not None)
+    if isinstance(kind, Kind.Maximum | Kind.Minimum):
+        return f"must be {'at most' if isinstance(kind, Kind.Maximum) else 'at least'} {kind.limit}"
+    return e.message
+
+
+def _schema_errors(data) -> dict[str, list[str]]:
+    """The request checked against REQUEST_SCHEMA: {"deal.stage": ["..."]} per field."""
+    errors: dict[str, list[str]] = {}
+    for e in _VALIDATOR.iter_errors(data):
+        where = ".".join(str(p) for p in e.instance_path)
+        kind = e.kind
+        if isinstance(kind, Kind.AdditionalProperties):
+            for name in kind.unexpected:
+                errors.setdefault(f"{where}.{name}" if where else name, []).append("is not a known option")
+        elif isinstance(kind, Kind.Required):
+            errors.setdefault(f"{where}.{kind.property}" if where else kind.property, []).append("is required")
+        else:
+            errors.setdefault(where or "body", []).append(_reason(e))
+    return errors
+
+
+def _options(data: dict) -> ConversionOptions:
+    """The domain options from a checked body; amounts stay exact (Decimal -> str)."""
+    plain = _plain(data)
+    deal = data.get("deal")
+    if isinstance(deal, dict) and isinstance(deal.get("amount"), Decimal):
+        plain["deal"]["amount"] = str(deal["amount"])
+    return ConversionOptions.from_dict(plain)
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not jsonschema_rs.is_valid({"type": "string", "pattern": IDEMPOTENCY_PATTERN}, key):
+        raise ApiError(422, "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+                       {IDEMPOTENCY_HEADER: ["must be 1 to 255 visible ASCII characters, e.g. a UUID"]})
+    return key
+
+
+def _domain_error(e: ConversionError):
+    """A domain refusal as the API's error body (AlreadyConverted adds conversion_id)."""
+    db.session.rollback()
+    response = jsonify(e.as_dict())
+    response.status_code = e.http_status
+    return response
+
+
+def as_json(conversion: Conversion) -> dict:
+    """The api.md shape, timestamps ISO 8601 with offset (SQLite hands back naive UTC)."""
+    out = conversion_as_dict(conversion)
+    out["created_at"] = iso(conversion.created_at)
+    out["reverted_at"] = iso(conversion.reverted_at)
+    return out
+
+
+def _visible(stmt):
+    """Only conversions of leads the caller may see."""
+    user = current_user()
+    return stmt.where(Conversion.lead_id.in_(
+        select(Lead.id).where(permissions.visible_clause(db.session, user, Lead))))
+
+
+# ---------------------------------------------------------------- views
+
+
+@bp.post("/lead-conversions")
+def lead_conversions_create():
+    """Convert a lead (201), or dry-run it (200, nothing written); replays an Idempotency-Key."""
+    reject_unknown_args()
+    data = json_body()
+    errors = _schema_errors(_plain(data))
+    if errors:
+        raise ApiError(422, "Some options are not valid.", errors)
+    lead_id = data["lead_id"]
+    if isinstance(lead_id, bool) or not isinstance(lead_id, int):  # 12.0 passes the schema
+        raise ApiError(422, "Some options are not valid.", {"lead_id": ["must be an integer id"]})
+    key = _idempotency_key()
+    session, user = db.session, current_user()
+    try:
+        options = _options(data)
+        if options.dry_run:
+            # The key is ignored: a dry run writes nothing, so there is nothing to replay.
+            result = plan(session, user, lead_id, options)
+            result.check()  # a dry run fails as the conversion would (C7.4, C4.8)
+            payload = result.as_dict()
+            session.rollback()
+            return jsonify(payload), 200
+        conversion = apply(session, user, lead_id, options, idempotency_key=key)
+        conversion_id = conversion.id
+        session.commit()
+    except ConversionError as e:
+        return _domain_error(e)
+    except IntegrityError:
+        # A concurrent request committed first (the same Idempotency-Key, or the same lead).
+        session.rollback()
+        if key:
+            raise ApiError(409, "A request with this Idempotency-Key was processed at the same time; "
+                                "retry to get its response.", {IDEMPOTENCY_HEADER: ["is already in use"]}) from None
+        raise ApiError(409, "This conversion conflicts with a concurrent change; nothing was saved.") from None
+    conversion = session.get(Conversion, conversion_id)
+    response = jsonify(as_json(conversion))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.lead_conversions_show", id=conversion_id)
+    return response
+
+
+@bp.get("/lead-conversions")
+def lead_conversions_index():
+    """The conversions of leads the caller may see, newest first, filtered, by cursor."""
+    reject_unknown_args([*LIST_FILTERS, "limit", "cursor"])
+    errors: dict = {}
+    stmt = _visible(select(Conversion))
+    for name in LIST_FILTERS:
+        value = query_int(name, errors)
+        if value is not None:
+            stmt = stmt.where(getattr(Conversion, name) == value)
+    rows, next_cursor = paginate(stmt, Conversion.id, errors)
+    return jsonify(items=[as_json(c) for c in rows], next_cursor=next_cursor)
+
+
+@bp.get("/lead-conversions/<int:id>")
+def lead_conversions_show(id: int):
+    """One conversion record; 404 also when its lead is out of the caller's sight (no leak)."""
+    reject_unknown_args()
+    conversion = get_or_404(Conversion, id, "conversion")
+    if db.session.scalar(_visible(select(Conversion.id).where(Conversion.id == id))) is None:
+        raise ApiError(404, f"There is no conversion with id {id}.")
+    return jsonify(as_json(conversion))
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+TAGS = ["lead-conversions"]
+IDEMPOTENCY_PARAM = {
+    "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_PATTERN},
+    "description": "The same key with the same body returns the first response and converts nothing "
+                   "more; with another body it is a 409. Ignored by a dry run (it writes nothing).",
+}
+
+add_operation("/lead-conversions", "post", lambda s: {
+    "tags": TAGS, "summary": "Convert a lead, or preview it with dry_run (C8.7, C8.8)",
+    "operationId": "convert_lead",
+    "description": "403 names the missing permission (C7.1, C7.2) or who may convert when the only "
+                   "duplicates are hidden (C4.8); 404: the lead, or a record named in the options, does "
+                   "not exist or is out of sight; 409: the lead was converted already (conversion_id) or "
+                   "the Idempotency-Key was used with another body; 422: errors per field (C7.4, C7.5).",
+    "parameters": [IDEMPOTENCY_PARAM],
+    "requestBody": body(ref("LeadConversionRequest")),
+    "responses": responses({201: ("Converted (or the first response of this Idempotency-Key)",
+                                  ref("LeadConversion")),
+                            200: ("Dry run: what the conversion would do; nothing written",
+                                  ref("LeadConversionDryRun"))},
+                           (400, 401, 403, 404, 409, 422)),
+})
+add_operation("/lead-conversions", "get", lambda s: {
+    "tags": TAGS, "summary": "List conversions (of the leads you may see)", "operationId": "list_lead_conversions",
+    "parameters": [query(name, ID) for name in LIST_FILTERS] + [
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+        query("cursor", {"type": "string"}, "Opaque: the next_cursor of the previous page.")],
+    "responses": responses({200: ("A page of conversions", ref("LeadConversionList"))}, (401, 422)),
+})
+add_operation("/lead-conversions/{id}", "get", lambda s: {
+    "tags": TAGS, "summary": "Get a conversion", "operationId": "get_lead_conversion",
+    "parameters": [path_id()],
+    "responses": responses({200: ("The conversion", ref("LeadConversion"))}, (401, 404, 422)),
+})

@@ -1,0 +1,206 @@
+"""Helpers every API module shares: errors, bearer auth, JSON bodies, ids, cursor pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from flask import g, jsonify, request
+from sqlalchemy import update
+
+from ...extensions import db
+from ...models import ApiToken, User, utcnow
+from ...schemas import INT_MAX, Invalid
+from ..errors import CODES, MESSAGES
+from . import bp
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+# last_used_at is written at most this often per token: reads stay read-only.
+LAST_USED_EVERY = timedelta(minutes=1)
+_PUBLIC: set[str] = set()
+
+
+class ApiError(Exception):
+    """Answered as {"error", "message", "errors"} with `status`; `extra` adds keys (conversion_id)."""
+
+    def __init__(self, status: int, message: str | None = None,
+                 errors: dict[str, list[str]] | None = None, **extra):
+        super().__init__(message)
+        self.status = status
+        self.message = message or MESSAGES.get(status, "Something went wrong.")
+        self.errors = errors or {}
+        self.extra = extra
+
+
+def error_body(status: int, message: str, errors: dict | None = None, **extra) -> dict:
+    return {"error": CODES.get(status, "error"), "message": message, "errors": errors or {}, **extra}
+
+
+@bp.errorhandler(ApiError)
+def _api_error(e: ApiError):
+    response = jsonify(error_body(e.status, e.message, e.errors, **e.extra))
+    response.status_code = e.status
+    if e.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.errorhandler(Invalid)
+def _invalid(e: Invalid):
+    db.session.rollback()
+    return _api_error(ApiError(422, "Some fields need attention.", e.errors))
+
+
+def public(view):
+    """Mark a view as answering without a token (the OpenAPI document)."""
+    _PUBLIC.add(view.__name__)
+    return view
+
+
+def current_user() -> User:
+    """The user the bearer token acts for (set by the blueprint's before_request)."""
+    return g.api_user
+
+
+@bp.before_request
+def _authenticate():
+    """Bearer tokens only: a cookie session never reaches the API (no CSRF risk)."""
+    endpoint = (request.endpoint or "").rpartition(".")[2]
+    if endpoint in _PUBLIC:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "Send an API token: Authorization: Bearer <token>.")
+    row = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(token)))
+    if row is None or not row.user.active:
+        raise ApiError(401, "This API token is not valid (revoked, mistyped, or its user is inactive).")
+    g.api_user = row.user
+    now = utcnow()
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last > LAST_USED_EVERY:
+        db.session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+        db.session.commit()
+    return None
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body() -> dict:
+    """The request's JSON object; numbers with a fraction become Decimal (exact money).
+
+    Raises ApiError 400 when the body is not JSON or not an object.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(400, "Send a JSON object as the request body.")
+    try:
+        data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise ApiError(400, f"The body is not valid JSON: {e}.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return data
+
+
+def get_or_404(model, ident: int, label: str | None = None):
+    """The row by id, or ApiError 404 (ids beyond the integer range included)."""
+    obj = db.session.get(model, ident) if 0 < ident <= INT_MAX else None
+    if obj is None:
+        raise ApiError(404, f"There is no {label or model.__name__.lower()} with id {ident}.")
+    return obj
+
+
+def reject_unknown_args(allowed=()) -> None:
+    """Raises ApiError 422 naming query parameters this operation does not know."""
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise ApiError(422, "Some query parameters are not known here.",
+                       {name: ["is not a parameter of this operation"] for name in unknown})
+
+
+def query_int(name: str, errors: dict, minimum: int = 1, maximum: int = INT_MAX) -> int | None:
+    """An integer query parameter; a reason goes into `errors` when it is not one."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        errors[name] = [f"must be an integer between {minimum} and {maximum}"]
+        return None
+    return int(raw)
+
+
+def query_bool(name: str, errors: dict, default: bool = False) -> bool:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        errors[name] = ["must be true or false"]
+        return default
+    return raw == "true"
+
+
+def query_str(name: str, errors: dict, max_length: int) -> str | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if len(raw) > max_length or "\x00" in raw:
+        errors[name] = [f"must be at most {max_length} characters, without NUL"]
+        return None
+    return raw.strip() or None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> int:
+    """The id a cursor continues after; raises ValueError when it was not made by encode_cursor."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        after = data["after"]
+    except Exception:  # any garbage: not base64, not JSON, not an object, no key
+        raise ValueError("is not a cursor this API returned") from None
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT_MAX + 1:
+        raise ValueError("is not a cursor this API returned")
+    return after
+
+
+def query_limit(errors: dict) -> int:
+    """?limit= (default 50, at most 500); a reason goes into `errors` when it is bad."""
+    return query_int("limit", errors, 1, MAX_LIMIT) or DEFAULT_LIMIT
+
+
+def page_params(errors: dict) -> tuple[int, int | None]:
+    """(limit, id to continue before) from ?limit= and ?cursor=; reasons go into `errors`."""
+    limit = query_limit(errors)
+    after = None
+    raw = request.args.get("cursor")
+    if raw:
+        try:
+            after = decode_cursor(raw)
+        except ValueError as e:
+            errors["cursor"] = [str(e)]
+    return limit, after
+
+
+def paginate(stmt, id_column, errors: dict):
+    """(rows, next_cursor): keyset pagination on id, newest first; never OFFSET.
+
+    Raises ApiError 422 with `errors` (the caller's query-parameter reasons included).
+    """
+    limit, before = page_params(errors)
+    if errors:
+        raise ApiError(422, "Some query parameters need attention.", errors)
+    if before is not None:
+        stmt = stmt.where(id_column < before)
+    rows = list(db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor

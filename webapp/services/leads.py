@@ -1,0 +1,292 @@
+"""Lead state changes shared by the board, the lead form, the API and (issue 5) automation rules.
+
+Flask-free: functions take a session and an actor, check rights, add and flush, and never
+commit (the caller does). Every path that changes a lead's status goes through
+change_status(), so that whatever "enters a status" hook is added later fires once, here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy.orm import selectinload
+
+from .. import permissions
+from ..conversion.normalize import norm_company, norm_email, norm_name
+from ..models import Lead, LeadStatus, Tag, Tagging, User, record_event
+from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT
+
+
+class LeadChangeError(Exception):
+    """A refused lead change; `http_status` tells a route what to answer, `field` where to show it."""
+
+    http_status = 400
+    code = "bad_request"
+    field: str | None = None
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class LeadNotEditable(LeadChangeError):
+    http_status = 403
+    code = "forbidden"
+
+
+class LeadIsConverted(LeadChangeError):
+    """C1.4: a converted lead is archived and read-only."""
+
+    http_status = 409
+    code = "conflict"
+
+
+class InvalidStatus(LeadChangeError):
+    """An unknown status, or the converted one (only a conversion may set it)."""
+
+    http_status = 422
+    code = "invalid"
+    field = "status"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What change_status did: the previous and new status (equal when nothing changed)."""
+
+    lead_id: int
+    old: LeadStatus
+    new: LeadStatus
+
+    @property
+    def changed(self) -> bool:
+        return self.old.key != self.new.key
+
+
+def change_status(session, actor: User | None, lead: Lead, new_status: str) -> StatusChange:
+    """Move `lead` to the status keyed `new_status` and record it on the lead's timeline.
+
+    Raises LeadIsConverted (409), LeadNotEditable (403), InvalidStatus (422: unknown key,
+    or a status of category "converted": converting is the conversion's job, C1.4).
+    Setting the status the lead already has is a no-op (no timeline event).
+    """
+    # Lock the row (PostgreSQL) and read the flag afresh, so that a conversion committed since
+    # the lead was loaded is seen and cannot slip in before our commit. A plain column query
+    # leaves the caller's pending edits on `lead` untouched (a refresh would drop them).
+    converted = lead.id is not None and session.execute(
+        select(Lead.converted).where(Lead.id == lead.id).with_for_update()
+    ).scalar()
+    if lead.converted or converted:
+        raise LeadIsConverted("This lead was converted: it is read-only and its status cannot change.")
+    if not permissions.can_edit(session, actor, lead):
+        raise LeadNotEditable("You may not change the status of this lead.")
+    if not isinstance(new_status, str) or not new_status.strip():
+        raise InvalidStatus("Choose a status.")
+    target = session.get(LeadStatus, new_status.strip())
+    if target is None:
+        raise InvalidStatus("This status does not exist.")
+    if target.category == "converted":
+        raise InvalidStatus("Use Convert to convert a lead; its status follows.")
+    old = (session.get(LeadStatus, lead.status) if lead.status else None) or target
+    if old.key == target.key:
+        return StatusChange(lead.id, old, target)
+    lead.status = target.key
+    lead.status_ref = target
+    session.flush()
+    record_event(
+        session, "lead", lead.id, "status_changed",
+        f"Status changed from {old.label} to {target.label}",
+        actor_id=actor.id if actor is not None else None,
+        data={"from": old.key, "to": target.key},
+    )
+    # Issue 5: automation rules for "lead enters status S" hook in here, once per change.
+    session.flush()
+    return StatusChange(lead.id, old, target)
+
+
+def board_statuses(session) -> list[LeadStatus]:
+    """The board's columns: open statuses then closed ones, each by position (never converted)."""
+    rows = session.scalars(
+        select(LeadStatus).where(LeadStatus.category.in_(("open", "closed")))
+        .order_by(case((LeadStatus.category == "open", 0), else_=1), LeadStatus.position,
+                  LeadStatus.key)
+    )
+    return list(rows)
+
+
+# --- Listing: filters, prefix search, keyset pages, counts (the list, the board, the API) ---
+
+PAGE_SIZE = 50
+Q_MAX = 200
+
+# Sort name -> (key expressions, descending?). The id ends every key so that ties (many leads
+# created in the same second by an import) still give a total order for keyset pages.
+# Name sort follows what the list shows (person, else company, else e-mail). Each sort has its
+# index (models/leads.py), so the first page never sorts the whole table.
+SORTS = {
+    "created": ((Lead.created_at, Lead.id), True),
+    "updated": ((Lead.updated_at, Lead.id), True),
+    "name": ((LEAD_NAME_SORT, Lead.id), False),
+    "company": ((LEAD_COMPANY_SORT, Lead.id), False),
+}
+SORT_LABELS = {"created": "Newest first", "updated": "Recently updated", "name": "Name",
+               "company": "Company"}
+
+
+class InvalidCursor(LeadChangeError):
+    """A page cursor that was not produced by us for this sort (edited, truncated, stale)."""
+
+    http_status = 400
+    code = "bad_request"
+    field = "cursor"
+
+
+@dataclass
+class LeadFilters:
+    """What the lead list, the board and the API filter on; empty values filter nothing.
+
+    status: "" = open statuses only (the default list: closed leads are reached through their
+    status filter, C9.2), "all" = open and closed, else one status key. Converted leads are
+    hidden unless `converted` is true, and then only they are listed (C1.4).
+    """
+
+    q: str = ""
+    status: str = ""
+    owner_id: int | None = None
+    tag: str = ""
+    source: str = ""
+    converted: bool = False
+
+
+@dataclass
+class Page:
+    """One keyset page: the leads and the cursor of the next page (None on the last one)."""
+
+    items: list[Lead] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def _prefix(column, value: str):
+    """`column` starts with `value`, written so that a plain B-tree index on it is used.
+
+    A range (col >= 'abc' AND col < 'abd') is an index range scan under any collation,
+    whereas LIKE 'abc%' uses an index only under the C collation (or text_pattern_ops) in
+    PostgreSQL. The LIKE stays as an exact check on the few rows the range returns, because
+    a non-C collation may order some odd strings inside the range.
+    """
+    upper = value[:-1] + chr(ord(value[-1]) + 1)
+    return and_(column >= value, column < upper, column.startswith(value, autoescape=True))
+
+
+def search_clause(q: str):
+    """Prefix search on the normalised, indexed keys: name, company, e-mail (C4.7 keys).
+
+    The query is normalised like the keys (accents, case, punctuation ignored), so that
+    "élodie d'a" finds "Élodie D'Arc". Prefix only: a middle-of-string match could not use an
+    index and would scan a million rows; the name key starts with the first name.
+    """
+    parts = []
+    for column, key in ((Lead.name_norm, norm_name(q)), (Lead.company_norm, norm_company(q)),
+                        (Lead.email_norm, norm_email(q))):
+        if key:
+            parts.append(_prefix(column, key))
+    return or_(*parts) if parts else None
+
+
+def _open_keys(session) -> list[str]:
+    return list(session.scalars(select(LeadStatus.key).where(LeadStatus.category == "open")))
+
+
+def _text(value: str | None) -> str:
+    """Filter text without control characters: PostgreSQL refuses NUL bytes in a parameter."""
+    return "".join(ch for ch in (value or "") if ch.isprintable()).strip()
+
+
+def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status: bool = False) -> list:
+    """SQL conditions for what `actor` may see under `filters` (any_status: board counts)."""
+    q, tag, source = _text(filters.q)[:Q_MAX], _text(filters.tag), _text(filters.source)
+    # "= false", not "IS false": PostgreSQL uses an index only for the former.
+    clauses = [permissions.visible_clause(session, actor, Lead),
+               Lead.converted == (bool(filters.converted) and not any_status)]
+    if not any_status:
+        if filters.status == "" and not filters.converted:
+            clauses.append(Lead.status.in_(_open_keys(session)))
+        elif filters.status not in ("", "all"):
+            clauses.append(Lead.status == filters.status)
+    if filters.owner_id is not None:
+        clauses.append(Lead.owner_id == filters.owner_id)
+    if source:
+        clauses.append(Lead.lead_source == source)
+    if tag:
+        tagged = select(Tagging.parent_id).join(Tag).where(
+            Tagging.parent_type == "lead", func.lower(Tag.name) == tag.lower())
+        clauses.append(Lead.id.in_(tagged))
+    if q:
+        clause = search_clause(q)
+        # A query with no letter or digit ("!!!") matches nothing rather than everything.
+        clauses.append(clause if clause is not None else Lead.id.is_(None))
+    return clauses
+
+
+def encode_cursor(sort: str, lead: Lead) -> str:
+    """The opaque cursor after `lead` for `sort` (URL-safe base64 of the key values)."""
+    values = []
+    for column in SORTS[sort][0]:
+        if column is Lead.id:
+            values.append(lead.id)
+        elif column is Lead.created_at or column is Lead.updated_at:
+            values.append(getattr(lead, column.key).isoformat())
+        elif column is LEAD_NAME_SORT:
+            values.append(lead.name_norm or lead.company_norm or lead.email_norm or "")
+        else:
+            values.append(lead.company_norm or "")
+    raw = json.dumps({"s": sort, "k": values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> list:
+    """The key values in `cursor`; raises InvalidCursor when it is not one of ours for `sort`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        values = data["k"]
+        ok = data["s"] == sort and isinstance(values, list) and len(values) == 2
+        ok = ok and isinstance(values[1], int) and not isinstance(values[1], bool)
+        ok = ok and isinstance(values[0], str) and len(values[0]) <= 1000
+        if ok and sort in ("created", "updated"):
+            values[0] = datetime.fromisoformat(values[0])
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, IndexError):
+        ok = False
+    if not ok:
+        raise InvalidCursor("This page link is no longer valid; start again from the first page.")
+    return values
+
+
+def list_leads(session, actor: User | None, filters: LeadFilters, sort: str = "created",
+               cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
+    """One keyset page of the leads `actor` may see (never OFFSET: page 20,000 costs what
+    page 1 costs). Raises InvalidCursor (400) and KeyError for an unknown sort."""
+    columns, descending = SORTS[sort]
+    stmt = (select(Lead).where(*filter_clauses(session, actor, filters))
+            .options(selectinload(Lead.owner), selectinload(Lead.team)))
+    if cursor:
+        after = decode_cursor(sort, cursor)
+        key, values = tuple_(*columns), tuple_(*after)
+        stmt = stmt.where(key < values if descending else key > values)
+    stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(limit + 1)
+    leads = list(session.scalars(stmt).unique())
+    more = len(leads) > limit
+    leads = leads[:limit]
+    return Page(leads, encode_cursor(sort, leads[-1]) if more else None)
+
+
+def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str, int]:
+    """Leads per status for the board in ONE grouped query (index (converted, status, ...))."""
+    stmt = (select(Lead.status, func.count())
+            .where(*filter_clauses(session, actor, filters, any_status=True))
+            .group_by(Lead.status))
+    return dict(session.execute(stmt).all())

@@ -1,0 +1,517 @@
+"""Accounts, contacts and deals: create, update, list (Flask-free; they flush, the caller commits).
+
+Pages and the API call the same functions with a data dict named as in api.md
+(`parent_id`, `owner_id`, `tags`, `custom`...). They raise PermissionDenied,
+RecordInvalid (errors by field, nothing written) and BadCursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, and_, false, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from .. import permissions
+from ..conversion.normalize import norm_company, norm_email, norm_name
+from ..models import (
+    Account,
+    Campaign,
+    Contact,
+    CurrencyRate,
+    Deal,
+    Pipeline,
+    Stage,
+    Tag,
+    Tagging,
+    TimelineEvent,
+    User,
+    record_event,
+)
+from ..records import (
+    clean_tags,
+    custom_fields,
+    get_custom,
+    get_tags,
+    set_custom,
+    set_tags,
+    validate_custom,
+)
+
+PAGE_SIZE = 50
+MAX_MONEY = Decimal("99999999999999.99")  # Numeric(16, 2)
+MAX_INT = 2**31 - 1
+
+
+class RecordError(Exception):
+    """Base of the errors these services raise."""
+
+
+class PermissionDenied(RecordError):
+    """The actor may not do this; the message names what is missing."""
+
+
+class RecordInvalid(RecordError):
+    """Bad input: `errors` maps a field name (api.md) to its reasons. Nothing was written."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class BadCursor(RecordError):
+    """A list cursor that is malformed or points at a row that no longer exists."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the services need to know about one record kind."""
+
+    name: str
+    model: type
+    label: str
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+
+
+_ADDRESS = ("street", "city", "state", "postal_code", "country")
+KINDS = {
+    "account": Kind(
+        "account", Account, "Account",
+        ("name", "industry", "website", "phone", "fax", "annual_revenue", "employees", "parent_id",
+         *(f"billing_{p}" for p in _ADDRESS), *(f"shipping_{p}" for p in _ADDRESS), "owner_id"),
+        ("name",), phones=("phone", "fax"),
+    ),
+    "contact": Kind(
+        "contact", Contact, "Contact",
+        ("salutation", "first_name", "last_name", "title", "email", "phone", "mobile", "fax",
+         "skype", "linkedin", "twitter", "facebook", "lead_source", "email_opt_out", "description",
+         *(f"mailing_{p}" for p in _ADDRESS), "account_id", "owner_id"),
+        ("last_name",), emails=("email",), phones=("phone", "mobile", "fax"),
+    ),
+    "deal": Kind(
+        "deal", Deal, "Deal",
+        ("name", "account_id", "contact_id", "contact_role", "pipeline_id", "stage", "amount",
+         "currency", "closing_date", "lead_source", "campaign_id", "rating", "owner_id"),
+        ("name",),
+    ),
+}
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _coerce(column, value):
+    """The value in the column's Python type; raises ValueError with a reason for a person."""
+    if value is None or (isinstance(value, str) and not value.strip() and not isinstance(column.type, Boolean)):
+        return None
+    kind = column.type
+    if isinstance(kind, Boolean):
+        if isinstance(value, bool):
+            return value
+        raise ValueError("must be true or false")
+    if isinstance(value, bool):
+        raise ValueError("has the wrong type")
+    if isinstance(kind, Integer):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if not 0 <= value <= MAX_INT:
+            raise ValueError(f"must be between 0 and {MAX_INT}")
+        return value
+    if isinstance(kind, Numeric):
+        if isinstance(value, float):
+            value = str(value)
+        try:
+            number = Decimal(value.strip() if isinstance(value, str) else value)
+        except (InvalidOperation, TypeError, ValueError):
+            raise ValueError("must be a number, e.g. 1250.00") from None
+        if not number.is_finite():
+            raise ValueError("must be a number, e.g. 1250.00")
+        if number < 0:
+            raise ValueError("must be zero or more")
+        if number > MAX_MONEY:
+            raise ValueError("is too large")
+        return number.quantize(Decimal("0.01"))
+    if isinstance(kind, Date):
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value.strip())
+        except (ValueError, TypeError, AttributeError):
+            raise ValueError("must be a date (YYYY-MM-DD)") from None
+    if isinstance(kind, String | Text):
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        value = value.strip()
+        if getattr(kind, "length", None) and len(value) > kind.length:
+            raise ValueError(f"is at most {kind.length} characters")
+        return value
+    return value
+
+
+def _check_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as e:
+        raise ValueError(f"is not a valid e-mail address ({e})") from None
+
+
+def _check_phone(value: str) -> str:
+    try:
+        parsed = phonenumbers.parse(value, "FR")
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a valid phone number") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("has the wrong number of digits")
+    return value
+
+
+def _clean(session, kind: Kind, data: dict, obj=None) -> tuple[dict, list[str] | None, dict]:
+    """(column values, tags or None, typed custom values); raises RecordInvalid."""
+    errors: dict[str, list[str]] = {}
+    values: dict = {}
+    table = kind.model.__table__
+    for key, raw in data.items():
+        if key in ("tags", "custom"):
+            continue
+        if key not in kind.fields:
+            errors[key] = [f"is not a field of a {kind.name}"]
+            continue
+        try:
+            value = _coerce(table.c[key], raw)
+            if value is not None and key in kind.emails:
+                value = _check_email(value)
+            if value is not None and key in kind.phones:
+                value = _check_phone(value)
+            if value is None and not table.c[key].nullable:
+                # A NOT NULL column with a default (currency, e-mail opt-out): keep what it has.
+                if obj is not None:
+                    raise ValueError("is required")
+                continue
+            values[key] = value
+        except ValueError as e:
+            errors[key] = [str(e)]
+    for key in kind.required:
+        present = values.get(key, getattr(obj, key, None) if obj is not None and key not in data else None)
+        if not present and key not in errors:
+            errors[key] = ["is required"]
+    tags = None
+    if "tags" in data:
+        try:
+            if not isinstance(data["tags"], list | tuple):
+                raise ValueError("must be a list of strings")
+            tags = clean_tags(data["tags"])
+        except ValueError as e:
+            errors["tags"] = [str(e)]
+    # A new record needs every required custom field; an update checks those it is given.
+    custom, custom_errors = validate_custom(session, kind.name, data.get("custom"), partial=obj is not None)
+    errors.update(custom_errors)
+    if obj is not None:
+        for field in custom_fields(session, kind.name):
+            if field.required and field.key in custom and custom[field.key] is None:
+                errors.setdefault(f"custom.{field.key}", ["is required"])
+    # References are checked only once the values themselves are sound.
+    if not errors:
+        _check_references(session, kind, values, obj, errors)
+    if errors:
+        raise RecordInvalid(errors)
+    return values, tags, custom
+
+
+def _exists(session, model, ident) -> bool:
+    return session.get(model, ident) is not None
+
+
+def _check_references(session, kind: Kind, values: dict, obj, errors: dict) -> None:
+    def current(key):
+        return values[key] if key in values else getattr(obj, key, None)
+
+    owner_id = values.get("owner_id")
+    if owner_id is not None:
+        owner = session.get(User, owner_id)
+        if owner is None or not owner.active:
+            errors["owner_id"] = ["is not an active user"]
+    if kind.name == "account" and values.get("parent_id") is not None:
+        problem = parent_problem(session, obj.id if obj is not None else None, values["parent_id"])
+        if problem:
+            errors["parent_id"] = [problem]
+    if values.get("account_id") is not None and not _exists(session, Account, values["account_id"]):
+        errors["account_id"] = ["is not a known account"]
+    if kind.name != "deal":
+        return
+    if values.get("contact_id") is not None:
+        contact = session.get(Contact, values["contact_id"])
+        account_id = current("account_id")
+        if contact is None:
+            errors["contact_id"] = ["is not a known contact"]
+        elif account_id and contact.account_id and contact.account_id != account_id:
+            errors["contact_id"] = ["belongs to another account"]
+    if values.get("campaign_id") is not None and not _exists(session, Campaign, values["campaign_id"]):
+        errors["campaign_id"] = ["is not a known campaign"]
+    if values.get("currency") is not None:
+        values["currency"] = values["currency"].upper()
+        if not _exists(session, CurrencyRate, values["currency"]):
+            errors["currency"] = ["is not a known currency"]
+    if "pipeline_id" in values or "stage" in values or obj is None:
+        pipeline_id = current("pipeline_id")
+        if pipeline_id is None:
+            pipeline_id = session.scalar(select(Pipeline.id).order_by(Pipeline.is_default.desc(), Pipeline.id))
+            values["pipeline_id"] = pipeline_id
+        pipeline = session.get(Pipeline, pipeline_id) if pipeline_id is not None else None
+        if pipeline is None:
+            errors["pipeline_id"] = ["is not a known pipeline"]
+            return
+        names = [s.name for s in pipeline.stages]
+        stage = current("stage")
+        if stage is None and names:
+            values["stage"] = names[0]
+        elif stage not in names:
+            errors["stage"] = [f"is not a stage of the “{pipeline.name}” pipeline ({', '.join(names)})"]
+
+
+def parent_problem(session, account_id: int | None, parent_id: int) -> str | None:
+    """Why `parent_id` cannot be the parent of account `account_id` (unknown, itself, a cycle)."""
+    if account_id is not None and parent_id == account_id:
+        return "an account cannot be its own parent"
+    seen: set[int] = set()
+    current = session.get(Account, parent_id)
+    if current is None:
+        return "is not a known account"
+    while current is not None and current.id not in seen:
+        if account_id is not None and current.id == account_id:
+            return "would make a cycle: this account is above the chosen parent"
+        seen.add(current.id)
+        current = current.parent
+    return None
+
+
+# ---------------------------------------------------------------- writing
+
+
+def create(session, actor: User, kind_name: str, data: dict):
+    """Create an account, contact or deal from `data`; raises PermissionDenied, RecordInvalid."""
+    kind = KINDS[kind_name]
+    if not permissions.can_create(actor, kind.name):
+        raise PermissionDenied(f"Your role may not create {kind.name}s.")
+    values, tags, custom = _clean(session, kind, data)
+    values.setdefault("owner_id", actor.id)
+    if values["owner_id"] is None:
+        values["owner_id"] = actor.id
+    obj = kind.model(**values)
+    obj.team_id = _team_of(session, obj.owner_id)
+    session.add(obj)
+    session.flush()
+    if tags:
+        set_tags(session, kind.name, obj.id, tags)
+    if custom:
+        set_custom(session, kind.name, obj.id, custom)
+    record_event(session, kind.name, obj.id, "created", f"{kind.label} created", actor.id)
+    session.flush()
+    return obj
+
+
+def update(session, actor: User, obj, data: dict):
+    """Change the fields present in `data`; raises PermissionDenied, RecordInvalid."""
+    kind = KINDS[obj.__class__.__name__.lower()]
+    if not permissions.can_edit(session, actor, obj):
+        raise PermissionDenied(f"You may not edit this {kind.name}.")
+    values, tags, custom = _clean(session, kind, data, obj)
+    changed = [key for key, value in values.items() if getattr(obj, key) != value]
+    for key in changed:
+        setattr(obj, key, values[key])
+    if "owner_id" in changed:
+        obj.team_id = _team_of(session, obj.owner_id)
+    if tags is not None and [t.lower() for t in tags] != [t.lower() for t in get_tags(session, kind.name, obj.id)]:
+        set_tags(session, kind.name, obj.id, tags)
+        changed.append("tags")
+    if custom:
+        before = get_custom(session, kind.name, obj.id)
+        set_custom(session, kind.name, obj.id, custom)
+        if get_custom(session, kind.name, obj.id) != before:
+            changed.append("custom fields")
+    if changed:
+        names = ", ".join(c.removesuffix("_id").replace("_", " ") for c in changed)
+        record_event(session, kind.name, obj.id, "updated", f"{kind.label} updated: {names}",
+                     actor.id, {"fields": changed})
+    session.flush()
+    return obj
+
+
+def _team_of(session, user_id: int | None) -> int | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.team_id if user else None
+
+
+def create_account(session, actor, data):
+    """Create an account; raises PermissionDenied, RecordInvalid."""
+    return create(session, actor, "account", data)
+
+
+def create_contact(session, actor, data):
+    """Create a contact; raises PermissionDenied, RecordInvalid."""
+    return create(session, actor, "contact", data)
+
+
+def create_deal(session, actor, data):
+    """Create a deal (stage must belong to its pipeline); raises PermissionDenied, RecordInvalid."""
+    return create(session, actor, "deal", data)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+# Sort keys: (expression, descending). Every order ends with the id so keyset paging is exact.
+SORTS = {
+    "account": {"name": (Account.name, False), "-created": (Account.created_at, True),
+                "-updated": (Account.updated_at, True)},
+    "contact": {"name": (func.coalesce(Contact.name_norm, ""), False),
+                "-created": (Contact.created_at, True), "-updated": (Contact.updated_at, True)},
+    "deal": {"-created": (Deal.created_at, True), "name": (Deal.name, False),
+             "-amount": (func.coalesce(Deal.amount, 0), True), "-updated": (Deal.updated_at, True)},
+}
+SORT_LABELS = {"name": "Name", "-created": "Newest", "-updated": "Recently updated",
+               "-amount": "Largest amount"}
+DEFAULT_SORT = {"account": "name", "contact": "name", "deal": "-created"}
+FILTERS = {
+    "account": ("owner_id", "tag"),
+    "contact": ("owner_id", "tag", "account_id"),
+    "deal": ("owner_id", "tag", "account_id", "contact_id", "pipeline_id", "stage"),
+}
+
+
+def _prefix(column, key: str):
+    # A range on the normalised column (not LIKE): both SQLite and PostgreSQL use its
+    # b-tree index for `col >= key AND col < key || U+FFFF`, and no wildcard needs escaping.
+    return and_(column >= key, column < key + "\uffff")
+
+
+def _search(kind: str, q: str):
+    """The search clause; a query with nothing searchable in it ("%", "--") matches nothing."""
+    if kind == "account":
+        key = norm_company(q)
+        return _prefix(Account.name_norm, key) if key else false()
+    if kind == "contact":
+        name, email = norm_name(q), norm_email(q)
+        clauses = [_prefix(Contact.email_norm, email)] if email else []
+        if name:
+            clauses.append(_prefix(Contact.name_norm, name))
+        return or_(*clauses) if clauses else false()
+    # Deals have no normalised column: a case-insensitive prefix on the name, or the account's.
+    text = " ".join(q.split()).lower()
+    key = norm_company(q)
+    clauses = [func.lower(Deal.name).startswith(text, autoescape=True)] if text else []
+    if key:
+        clauses.append(Deal.account_id.in_(select(Account.id).where(_prefix(Account.name_norm, key))))
+    return or_(*clauses) if clauses else false()
+
+
+def encode_cursor(sort: str, last_id: int) -> str:
+    raw = json.dumps({"s": sort, "id": last_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """(sort, last id) from an opaque cursor; raises BadCursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        sort, last_id = data["s"], data["id"]
+        if not isinstance(sort, str) or not isinstance(last_id, int) or isinstance(last_id, bool):
+            raise ValueError
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise BadCursor("This page link is not valid; start again from the first page.") from None
+    return sort, last_id
+
+
+def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
+                 filters: dict | None = None, sort: str | None = None,
+                 cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
+    """One keyset page of the records the actor may see (never OFFSET); raises BadCursor."""
+    kind = KINDS[kind_name]
+    model = kind.model
+    sorts = SORTS[kind_name]
+    sort = sort if sort in sorts else DEFAULT_SORT[kind_name]
+    stmt = select(model).where(permissions.visible_clause(session, actor, model))
+    if q and q.strip():
+        stmt = stmt.where(_search(kind_name, q[:200]))
+    for key, value in (filters or {}).items():
+        if value in (None, "") or key not in FILTERS[kind_name]:
+            continue
+        if key == "tag":
+            tagged = select(Tagging.parent_id).join(Tag).where(
+                Tagging.parent_type == kind_name, func.lower(Tag.name) == str(value).strip().lower())
+            stmt = stmt.where(model.id.in_(tagged))
+        else:
+            stmt = stmt.where(getattr(model, key) == value)
+    expr, descending = sorts[sort]
+    if cursor:
+        cursor_sort, last_id = decode_cursor(cursor)
+        if cursor_sort != sort:
+            raise BadCursor("This page link belongs to another sort order; start again.")
+        # The cursor names the last row shown; its current sort value is read back so the
+        # cursor stays small and opaque, and the next page is a plain index range.
+        found = session.execute(select(expr).where(model.id == last_id)).first()
+        if found is None:
+            raise BadCursor("The row this page link started from is gone; start again.")
+        value = found[0]
+        if descending:
+            stmt = stmt.where(or_(expr < value, and_(expr == value, model.id < last_id)))
+        else:
+            stmt = stmt.where(or_(expr > value, and_(expr == value, model.id > last_id)))
+    order = (expr.desc(), model.id.desc()) if descending else (expr.asc(), model.id.asc())
+    stmt = stmt.order_by(*order).limit(limit + 1).options(*_eager(kind_name))
+    rows = list(session.scalars(stmt))
+    next_cursor = encode_cursor(sort, rows[limit - 1].id) if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)
+
+
+def _eager(kind_name: str):
+    if kind_name == "account":
+        return (selectinload(Account.owner),)
+    if kind_name == "contact":
+        return (selectinload(Contact.owner), selectinload(Contact.account))
+    return (selectinload(Deal.owner), selectinload(Deal.account), selectinload(Deal.contact))
+
+
+def lookup(session, actor: User, kind_name: str, q: str | None, limit: int = 20) -> list:
+    """A few records matching `q` for a picker (visible ones only, by name)."""
+    return list_records(session, actor, kind_name, q=q, limit=limit).items
+
+
+def timeline(session, parent_type: str, parent_id: int, limit: int = 50) -> list[TimelineEvent]:
+    """The record's timeline events, newest first."""
+    return list(session.scalars(
+        select(TimelineEvent).where(TimelineEvent.parent_type == parent_type,
+                                    TimelineEvent.parent_id == parent_id)
+        .order_by(TimelineEvent.created_at.desc(), TimelineEvent.id.desc()).limit(limit)
+        .options(selectinload(TimelineEvent.actor))
+    ))
+
+
+def stage_names(session, pipeline_id: int | None) -> list[str]:
+    """The stage names of a pipeline in order (empty for an unknown pipeline)."""
+    return list(session.scalars(select(Stage.name).where(Stage.pipeline_id == pipeline_id).order_by(Stage.position)))
+
+
+__all__ = [
+    "BadCursor", "KINDS", "PAGE_SIZE", "Page", "PermissionDenied", "RecordError", "RecordInvalid",
+    "create", "create_account", "create_contact", "create_deal", "decode_cursor", "encode_cursor",
+    "list_records", "lookup", "parent_problem", "stage_names", "timeline", "update",
+]

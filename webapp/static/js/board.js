@@ -1,0 +1,179 @@
+// The lead board: drag a card to another column (SortableJS), or by keyboard: Space picks a
+// card up, ArrowLeft/ArrowRight choose a column, Space (or Enter) drops it there, Escape puts
+// it back. A drop is ONE status change on the server (POST leads.move): moving through
+// intermediate columns by keyboard does not change the status of each one on the way (that
+// would fire "enters status" rules for statuses the lead never meant to enter).
+(() => {
+  const boardEl = () => document.getElementById("board");
+  const lists = () => Array.from(document.querySelectorAll("#board .board-cards"));
+  const canMove = () => boardEl() && boardEl().dataset.canMove === "true";
+
+  function announce(message) {
+    const live = document.getElementById("board-live");
+    live.textContent = "";
+    // A fresh text node after a tick, so that repeating the same message is read again.
+    window.setTimeout(() => { live.textContent = message; }, 50);
+  }
+
+  function flash(message, kind) {
+    const box = document.getElementById("flashes");
+    const div = document.createElement("div");
+    div.className = `flash flash-${kind}`;
+    div.setAttribute("role", kind === "error" ? "alert" : "status");
+    div.textContent = message;
+    box.replaceChildren(div);
+    if (kind !== "error") window.setTimeout(() => div.remove(), 4000);
+  }
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"]; }
+    catch { return ""; }
+  }
+
+  // Cards stay above the "load more" sentinel, which must remain the last item.
+  function place(card, list, before) {
+    const sentinel = list.querySelector(":scope > .board-more");
+    list.insertBefore(card, before && before.parentNode === list ? before : sentinel);
+  }
+
+  function updateCounts(counts) {
+    document.querySelectorAll("#board [data-count-for]").forEach((el) => {
+      el.textContent = (counts[el.dataset.countFor] || 0).toLocaleString("en");
+    });
+  }
+
+  async function save(card, from, oldNext) {
+    const list = card.parentNode;
+    const body = new URLSearchParams({ status: list.dataset.status });
+    const filters = document.querySelector("form.board-toolbar");
+    if (filters) new FormData(filters).forEach((v, k) => { if (v) body.append(k, v); });
+    card.classList.add("is-saving");
+    let response = null;
+    let data = null;
+    try {
+      response = await fetch(card.dataset.moveUrl, {
+        method: "POST", body, credentials: "same-origin", redirect: "error",
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      });
+      data = await response.json().catch(() => null);
+    } catch { response = null; }
+    card.classList.remove("is-saving");
+    if (response && response.ok && data) {
+      updateCounts(data.counts);
+      announce(data.message);
+      return true;
+    }
+    place(card, from, oldNext);
+    const message = (data && data.message)
+      || "The move could not be saved (you may have been signed out). Reload the page and try again.";
+    flash(message, "error");
+    announce(`${message} The card went back to ${from.dataset.label}.`);
+    card.focus();
+    return false;
+  }
+
+  // Mouse and touch: SortableJS, one shared group so cards move between columns.
+  function initSortables(root) {
+    if (!canMove() || typeof Sortable === "undefined") return;
+    root.querySelectorAll(".board-cards").forEach((list) => {
+      if (list.dataset.sortable) return;
+      list.dataset.sortable = "1";
+      Sortable.create(list, {
+        group: "leads", draggable: ".board-card", animation: 150, forceFallback: true,
+        ghostClass: "sortable-ghost", dragClass: "is-dragging",
+        onEnd: (event) => {
+          if (event.to === event.from) return;
+          place(event.item, event.to, event.item.nextElementSibling);
+          save(event.item, event.from, event.from.children[event.oldIndex]);
+        },
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    if (window.htmx) htmx.onLoad(initSortables);
+    else initSortables(document);
+  });
+
+  // Keyboard.
+  let grabbed = null; // {card, from, next}
+
+  function drop(cancel) {
+    const { card, from, next } = grabbed;
+    grabbed = null;
+    card.classList.remove("is-grabbed");
+    card.setAttribute("aria-grabbed", "false");
+    document.querySelectorAll(".board-column.is-target").forEach((c) => c.classList.remove("is-target"));
+    if (cancel || card.parentNode === from) {
+      place(card, from, next);
+      card.focus();
+      announce(cancel ? `Move cancelled; ${card.dataset.name} stays in ${from.dataset.label}.`
+        : `${card.dataset.name} dropped back in ${from.dataset.label}.`);
+      return;
+    }
+    card.focus();
+    save(card, from, next);
+  }
+
+  function focusIn(list, index) {
+    const cards = Array.from(list.querySelectorAll(":scope > .board-card"));
+    const card = cards[Math.min(index, cards.length - 1)];
+    if (card) card.focus();
+    return Boolean(card);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const card = event.target.closest && event.target.closest("#board .board-card");
+    if (!card || event.target !== card || event.ctrlKey || event.metaKey || event.altKey) return;
+    const all = lists();
+    const list = card.parentNode;
+    const at = all.indexOf(list);
+    const step = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
+    if (grabbed) {
+      if (step) {
+        event.preventDefault();
+        const target = all[at + step];
+        if (!target) return;
+        place(card, target, target.querySelector(":scope > .board-card"));
+        document.querySelectorAll(".board-column.is-target").forEach((c) => c.classList.remove("is-target"));
+        target.closest(".board-column").classList.add("is-target");
+        card.focus();
+        announce(`Over ${target.dataset.label}. Space to drop, Escape to cancel.`);
+      } else if (event.key === " " || event.key === "Enter") {
+        event.preventDefault();
+        drop(false);
+      } else if (event.key === "Escape" || event.key === "Tab") {
+        if (event.key === "Escape") event.preventDefault();
+        drop(true);
+      }
+      return;
+    }
+    const cards = Array.from(list.querySelectorAll(":scope > .board-card"));
+    const index = cards.indexOf(card);
+    if (event.key === " " && canMove()) {
+      event.preventDefault();
+      grabbed = { card, from: list, next: card.nextElementSibling };
+      card.classList.add("is-grabbed");
+      card.setAttribute("aria-grabbed", "true");
+      announce(`Picked up ${card.dataset.name} from ${list.dataset.label}. Left and right arrows choose a column, Space drops, Escape cancels.`);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      window.location.assign(card.dataset.href);
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const next = cards[index + (event.key === "ArrowDown" ? 1 : -1)];
+      if (next) next.focus();
+    } else if (step) {
+      // Focus the nearest card in the next non-empty column that way.
+      event.preventDefault();
+      for (let i = at + step; i >= 0 && i < all.length; i += step) {
+        if (focusIn(all[i], index)) break;
+      }
+    }
+  });
+
+  // Clicking a card (not dragging it) opens the lead.
+  document.addEventListener("click", (event) => {
+    const card = event.target.closest && event.target.closest("#board .board-card");
+    if (card && !event.target.closest("a")) window.location.assign(card.dataset.href);
+  });
+})();
