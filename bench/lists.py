@@ -24,7 +24,8 @@ from pathlib import Path
 
 from common import OUT, explain, make_app, one_line, query_log, replay, sign_in, time_get
 from faker import Faker
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.schema import CreateIndex
 
 from webapp.conversion.normalize import (
     LEGAL_FORMS,
@@ -36,6 +37,7 @@ from webapp.conversion.normalize import (
 )
 from webapp.extensions import db
 from webapp.models import Lead, Tag, Tagging, Team, User
+from webapp.models.leads import lead_counts
 from webapp.reference import ensure_reference_data
 
 CHUNK = 10_000
@@ -100,18 +102,51 @@ def _pools(fake: Faker, rng: random.Random) -> dict:
             "phones": phones, "cities": cities}
 
 
+def _upgrade(conn) -> None:
+    """Bring a database built by an older version of this script up to the models.
+
+    create_all skips existing tables: add the columns, counters and indexes added since,
+    and rebuild the indexes whose definition changed.
+    """
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(leads)")}
+    if "name_rev_norm" not in columns:
+        print("  adding leads.name_rev_norm")
+        conn.exec_driver_sql("ALTER TABLE leads ADD COLUMN name_rev_norm VARCHAR(255)")
+        # Normalise each distinct first and last name once, as build() does with its pools.
+        for part in ("first", "last"):
+            conn.exec_driver_sql(f"CREATE TEMP TABLE k_{part} (v TEXT PRIMARY KEY, k TEXT)")
+            values = conn.exec_driver_sql(f"SELECT DISTINCT {part}_name FROM leads").scalars()
+            conn.execute(sqlite_insert_keys(part), [{"v": v, "k": norm_name(v)} for v in values])
+        conn.exec_driver_sql(
+            "UPDATE leads SET name_rev_norm = nullif((SELECT k FROM k_last WHERE v = last_name) || ' ' "
+            "|| (SELECT k FROM k_first WHERE v = first_name), name_norm)")
+    if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'lead_counts'").first():
+        print("  adding lead_counts (triggers, recount)")
+        lead_counts.create(conn)
+    have = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index'").all())
+    for index in Lead.__table__.indexes:
+        wanted = str(CreateIndex(index).compile(dialect=conn.dialect))
+        if index.name in have and " ".join(have[index.name].split()) != " ".join(wanted.split()):
+            print(f"  rebuilding index {index.name}")
+            index.drop(conn)
+            del have[index.name]
+        if index.name not in have:
+            print(f"  adding index {index.name}")
+            index.create(conn)
+
+
+def sqlite_insert_keys(part: str):
+    """INSERT into the temporary table of normalised `part` names."""
+    return text(f"INSERT INTO k_{part} (v, k) VALUES (:v, :k)")
+
+
 def build(path: Path, n: int, analyze: bool) -> None:
     """Create the bench database with `n` leads (or keep it when it already has them)."""
     if _existing_count(path) == n:
         print(f"reusing {path} ({n:,} leads)")
         app = make_app(path)
         with app.app_context(), db.engine.begin() as conn:
-            # Indexes added to the models since the build (create_all skips existing tables).
-            have = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'").scalars())
-            for index in Lead.__table__.indexes:
-                if index.name not in have:
-                    print(f"  adding index {index.name}")
-                    index.create(conn)
+            _upgrade(conn)
         return
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -174,6 +209,7 @@ def build(path: Path, n: int, analyze: bool) -> None:
                     "created_at": created, "updated_at": created,
                     "email_norm": norm_email(email), "company_norm": company_key,
                     "name_norm": f"{first_key} {last_key}", "phone_e164": e164,
+                    "name_rev_norm": f"{last_key} {first_key}" if first_key != last_key else None,
                 })
                 if rng.random() < 0.2:
                     for tag in rng.sample(tags, rng.randint(1, 2)):

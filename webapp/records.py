@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, select
 
-from .conversion.normalize import norm_email, words
+from .conversion.normalize import norm_email, text_problem, words
 from .models import CustomField, CustomFieldValue, Tag, Tagging
 
 TAG_MAX = 60
@@ -130,6 +130,8 @@ def parse_custom_value(field: CustomField, raw):
     limit = field.length or (10000 if kind == "textarea" else 255)
     if len(value) > limit:
         raise ValueError(f"is at most {limit} characters")
+    if problem := text_problem(value):
+        raise ValueError(problem)
     if kind == "picklist" and value not in (field.options or []):
         raise ValueError("must be one of: " + ", ".join(field.options or []))
     if kind == "email":
@@ -186,9 +188,12 @@ def _value_of(row: CustomFieldValue):
     return row.value_text
 
 
-def validate_custom(session, entity: str, values: dict | None, partial: bool = True) -> tuple[dict, dict]:
-    """(typed values by key, errors by key). Unknown keys and bad values are errors."""
-    fields = {f.key: f for f in custom_fields(session, entity)}
+def validate_custom(session, entity: str, values: dict | None, partial: bool = True,
+                    definitions: dict[str, CustomField] | None = None) -> tuple[dict, dict]:
+    """(typed values by key, errors by key). Unknown keys and bad values are errors.
+
+    `definitions` ({key: CustomField} of `entity`) spares the query when the caller holds them."""
+    fields = definitions if definitions is not None else {f.key: f for f in custom_fields(session, entity)}
     typed: dict = {}
     errors: dict[str, list[str]] = {}
     if values is not None and not isinstance(values, dict):
@@ -209,9 +214,10 @@ def validate_custom(session, entity: str, values: dict | None, partial: bool = T
     return typed, errors
 
 
-def set_custom(session, parent_type: str, parent_id: int, typed: dict) -> None:
-    """Write already-validated custom values (None clears one)."""
-    fields = {f.key: f for f in custom_fields(session, parent_type)}
+def set_custom(session, parent_type: str, parent_id: int, typed: dict,
+               definitions: dict[str, CustomField] | None = None) -> None:
+    """Write already-validated custom values (None clears one); `definitions` as in validate_custom."""
+    fields = definitions if definitions is not None else {f.key: f for f in custom_fields(session, parent_type)}
     existing = {row.field.key: row for row in session.scalars(select(CustomFieldValue).where(
         CustomFieldValue.parent_type == parent_type, CustomFieldValue.parent_id == parent_id))}
     for key, value in typed.items():

@@ -248,3 +248,119 @@ def test_move_without_csrf_token_is_refused(db, as_user, users, make_lead):
 def test_move_get_is_not_allowed(as_user, users, make_lead):
     lead = make_lead(owner_id=users["sales"].id)
     assert as_user("sales").get(f"/leads/{lead.id}/status").status_code == 405
+
+
+# --- Exact counts from lead_counts (issue 3, speed): kept by triggers on every write path ----
+
+def _direct_counts(session, actor, filters=None):
+    """The truth: one grouped count over the leads themselves."""
+    from sqlalchemy import func
+
+    from webapp.services.leads import filter_clauses
+
+    stmt = (select(Lead.status, func.count())
+            .where(*filter_clauses(session, actor, filters or LeadFilters(), any_status=True))
+            .group_by(Lead.status))
+    return dict(session.execute(stmt).all())
+
+
+def _assert_counts_exact(db, users):
+    for role in ("admin", "manager", "sales", "viewer", "other_sales"):
+        for filters in (LeadFilters(), LeadFilters(owner_id=users["sales"].id)):
+            assert status_counts(db.session, users[role], filters) == _direct_counts(
+                db.session, users[role], filters), role
+
+
+def test_counts_stay_exact_after_create_move_reassign_convert_and_delete(db, users, make_lead):
+    """C9.2 board counts: the counter table follows every kind of write, for every role."""
+    from sqlalchemy import insert, update
+
+    from webapp.conversion.executor import apply
+    from webapp.conversion.options import ConversionOptions
+
+    sales, other = users["sales"], users["other_sales"]
+    leads = [make_lead(first_name=f"L{i}", owner_id=sales.id) for i in range(4)]
+    make_lead(owner_id=other.id, status="contacted")
+    make_lead(owner_id=None, team_id=users["manager"].team_id)
+    _assert_counts_exact(db, users)
+    assert status_counts(db.session, sales, LeadFilters()) == {"new": 4}
+
+    change_status(db.session, sales, leads[0], "qualified")  # ORM update
+    db.session.commit()
+    assert status_counts(db.session, sales, LeadFilters()) == {"new": 3, "qualified": 1}
+    leads[1].owner_id = other.id  # reassignment moves the lead between scopes
+    db.session.commit()
+    _assert_counts_exact(db, users)
+    apply(db.session, users["admin"], leads[2].id, ConversionOptions())  # the conversion's UPDATE
+    db.session.commit()
+    db.session.refresh(leads[2])
+    assert leads[2].converted and leads[2].status == "converted"
+    assert status_counts(db.session, sales, LeadFilters()) == {"new": 1, "qualified": 1}
+    db.session.delete(leads[3])
+    db.session.commit()
+    assert status_counts(db.session, sales, LeadFilters()) == {"qualified": 1}
+    # Core writes that bypass the ORM (imports, seeds, bulk updates) are counted too.
+    db.session.execute(insert(Lead), [{"first_name": "Bulk", "owner_id": sales.id, "status": "new",
+                                       "converted": False, "currency": "EUR"}] * 3)
+    db.session.execute(update(Lead).where(Lead.owner_id == other.id).values(status="disqualified"))
+    db.session.commit()
+    assert status_counts(db.session, sales, LeadFilters()) == {"new": 3, "qualified": 1}
+    _assert_counts_exact(db, users)
+
+
+def test_rebuild_lead_counts_matches_the_triggers(db, users, make_lead):
+    from sqlalchemy import text
+
+    from webapp.models.leads import rebuild_lead_counts
+
+    for status in ("new", "contacted", "contacted"):
+        make_lead(status=status, owner_id=users["sales"].id)
+    before = db.session.execute(text("SELECT * FROM lead_counts WHERE n > 0 ORDER BY 1, 2, 3, 4")).all()
+    rebuild_lead_counts(db.session.connection())
+    after = db.session.execute(text("SELECT * FROM lead_counts ORDER BY 1, 2, 3, 4")).all()
+    assert before == after and sum(row.n for row in after) == 3
+
+
+def test_counts_with_a_search_count_the_leads_directly(db, users, make_lead, monkeypatch):
+    """A search cannot use the counters: a grouped count, driven by ids or not, same result."""
+    from webapp.services import leads as service
+
+    make_lead(first_name="Ann", owner_id=users["sales"].id)
+    make_lead(first_name="Anna", owner_id=users["sales"].id, status="contacted")
+    make_lead(first_name="Bob", owner_id=users["sales"].id)
+    expected = {"new": 1, "contacted": 1}
+    assert status_counts(db.session, users["sales"], LeadFilters(q="ann")) == expected
+    monkeypatch.setattr(service, "CANDIDATES_MAX", 1)  # too many candidates: the prefix scan
+    assert status_counts(db.session, users["sales"], LeadFilters(q="ann")) == expected
+    assert status_counts(db.session, users["other_sales"], LeadFilters(q="ann")) == {}
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("admin", "3"), ("manager", "2"), ("sales", "2"), ("viewer", "3"), ("anonymous", None)])
+def test_board_count_badges_by_role(as_user, users, make_lead, role, expected):
+    make_lead(owner_id=users["sales"].id)
+    make_lead(owner_id=users["sales"].id)
+    make_lead(owner_id=users["other_sales"].id)
+    response = as_user(role).get("/leads/board")
+    if expected is None:
+        assert response.status_code == 302
+        return
+    assert response.status_code == 200
+    assert f'data-count-for="new" title="Leads in New">{expected}<' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("role", "expected"), [
+    ("admin", {"new": 12}), ("manager", {"new": 11}), ("sales", {"new": 11}), ("viewer", {"new": 12}),
+    ("other_sales", {"new": 1})])
+def test_counts_without_search_are_read_from_the_counters(db, users, make_lead, role, expected):
+    """Without q/tag/source the board sums lead_counts under the role's visibility (not the
+    leads): proven by adding 10 to the sales rep's counter behind the triggers' back."""
+    from sqlalchemy import text
+
+    make_lead(owner_id=users["sales"].id)
+    make_lead(owner_id=users["other_sales"].id)
+    db.session.execute(text("UPDATE lead_counts SET n = n + 10 WHERE owner_id = :o"), {"o": users["sales"].id})
+    assert status_counts(db.session, users[role], LeadFilters()) == expected
+    # A search counts the leads themselves.
+    assert sum(status_counts(db.session, users[role], LeadFilters(q="charles")).values()) == (
+        2 if role in ("admin", "viewer") else 1)

@@ -26,13 +26,14 @@ from ..models import (
     record_event,
     utcnow,
 )
-from ..records import set_custom
-from .errors import AlreadyConverted, IdempotencyConflict
+from ..records import get_custom, set_custom
+from .errors import AlreadyConverted, IdempotencyConflict, InvalidOptions
+from .normalize import text_problem
 from .options import ConversionOptions
 from .planner import ConversionPlan, EntityPlan, _jsonable, plan
 from .transfer import Targets, Transfer, transfer_all
 
-STEPS = ("resolve", "write_account", "write_contact", "write_deal", "write_task", "transfer", "record",
+STEPS = ("resolve", "write_lead", "write_account", "write_contact", "write_deal", "write_task", "transfer", "record",
          "mark_converted")
 MODELS = {"account": Account, "contact": Contact, "deal": Deal, "task": Task}
 
@@ -69,6 +70,7 @@ def apply(session, actor, lead_id: int, options: ConversionOptions | None = None
     Raises RecordNotFound, ConversionDenied, DuplicatesHidden, InvalidOptions, MissingRequired,
     AlreadyConverted, IdempotencyConflict; after any of them the caller must roll back."""
     options = options or ConversionOptions()
+    _check_key(idempotency_key)
     run = Run(session, actor, lead_id, options, idempotency_key, request_hash(lead_id, options))
     if idempotency_key:
         existing = session.scalar(select(Conversion).where(
@@ -81,6 +83,15 @@ def apply(session, actor, lead_id: int, options: ConversionOptions | None = None
     for name in STEPS:
         globals()[name](run)  # looked up at call time so that tests can patch a step
     return run.conversion
+
+
+def _check_key(key) -> None:
+    """The key is stored (String(255)): refuse what the column cannot hold, before any query."""
+    if key is None:
+        return
+    if not isinstance(key, str) or not 1 <= len(key) <= 255 or text_problem(key):
+        raise InvalidOptions("The idempotency key must be 1 to 255 characters of text.",
+                             {"idempotency_key": ["must be 1 to 255 characters of text"]})
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -100,7 +111,7 @@ def _write(run: Run, p: EntityPlan, extra: dict | None = None):
         s.add(obj)
         s.flush()
         if custom:
-            set_custom(s, p.entity, obj.id, custom)
+            set_custom(s, p.entity, obj.id, custom, run.plan.defs.get(p.entity))
     elif p.action in ("merged", "linked"):
         obj = p.record
         fills = dict(p.fills) if p.action == "merged" else {}
@@ -115,8 +126,6 @@ def _write(run: Run, p: EntityPlan, extra: dict | None = None):
 
 def _fill(run: Run, entity: str, obj, fills: dict) -> None:
     """C3.5: write into empty fields, keeping what they held for the revert (C1.5, C9.1)."""
-    from ..records import get_custom
-
     custom = {k[7:]: v for k, v in fills.items() if k.startswith("custom.")}
     before_custom = get_custom(run.session, entity, obj.id) if custom else {}
     previous = run.previous_values.setdefault(entity, {})
@@ -127,9 +136,16 @@ def _fill(run: Run, entity: str, obj, fills: dict) -> None:
             previous[key] = getattr(obj, key)
             setattr(obj, key, value)
     if custom:
-        set_custom(run.session, entity, obj.id, custom)
+        set_custom(run.session, entity, obj.id, custom, run.plan.defs.get(entity))
     run.fields_written.setdefault(entity, {}).update(fills)
     run.session.flush()
+
+
+def write_lead(run: Run) -> None:
+    """C7.4: the lead fields filled in the conversion form, kept with their previous values (C9.1).
+    The plan already mapped them; writing them first keeps the lead and its records in step."""
+    if run.plan.lead_values:
+        _fill(run, "lead", run.plan.lead, run.plan.lead_values)
 
 
 def write_account(run: Run) -> None:
@@ -171,11 +187,8 @@ def write_task(run: Run) -> None:
 def transfer(run: Run) -> None:
     """Move what belongs to the lead (C6, C3.4)."""
     s, p = run.session, run.plan
-    writable = {e.entity for e in (p.account, p.contact, p.deal) if e.action in ("created", "merged")}
-    writable |= {e.entity for e in (p.account, p.contact)
-                 if e.action == "linked" and not e.read_only}
-    targets = Targets(run.records.get("account"), run.records.get("contact"), run.records.get("deal"), writable,
-                      counts=p.moves)
+    targets = Targets(run.records.get("account"), run.records.get("contact"), run.records.get("deal"),
+                      p.writable(), counts=p.moves)
     run.transfer = transfer_all(s, p.lead, targets, run.options)
 
 

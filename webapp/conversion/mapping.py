@@ -34,8 +34,8 @@ DEFAULT_MAPPING: dict[str, dict[str, str]] = {
 }
 
 # Columns the conversion (or the database) owns: never mapped from or to.
-_SYSTEM = {"id", "created_at", "updated_at", "team_id", "email_norm", "name_norm", "company_norm",
-           "phone_e164", "converted", "conversion_id", "converted_at"}
+_SYSTEM = {"id", "created_at", "updated_at", "team_id", "email_norm", "name_norm", "name_rev_norm",
+           "company_norm", "phone_e164", "converted", "conversion_id", "converted_at"}
 _NOT_SOURCES = _SYSTEM | {"status", "currency"}
 # Links and deal settings the conversion sets itself (C2.2, C2.3, C5).
 _NOT_TARGETS = _SYSTEM | {"account_id", "contact_id", "parent_id", "pipeline_id", "stage", "currency",

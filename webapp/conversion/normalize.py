@@ -86,3 +86,14 @@ def region_for(country: str | None) -> str:
     if len(key) == 2 and key.upper() in phonenumbers.SUPPORTED_REGIONS:
         return key.upper()
     return _COUNTRY_REGIONS.get(key, DEFAULT_REGION)
+
+
+def text_problem(value: str) -> str | None:
+    """Why a text cannot be stored (PostgreSQL refuses NUL; lone surrogates cannot be encoded), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text"
+    return None

@@ -7,12 +7,14 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidOptions
+from .normalize import text_problem
 
 ACTIONS = ("auto", "create", "link", "none")
 TARGETS = ("contact", "account", "deal")
 ATTACHMENT_TARGETS = ("contact", "account", "deal")
 ACTIVITY_TARGETS = ("contact", "account")
 MAX_AMOUNT = Decimal("1e14")
+INT_MAX = 2**31 - 1  # ids are PostgreSQL `integer`: a larger one can exist nowhere
 
 
 @dataclass
@@ -52,6 +54,13 @@ class TaskOptions:
 
 
 @dataclass
+class LeadFields:
+    """C7.4: lead fields filled from the conversion form, written on the lead before mapping."""
+
+    fields: dict = field(default_factory=dict)  # standard keys ("industry") and "custom.<key>"
+
+
+@dataclass
 class ConversionOptions:
     """Every choice of one conversion; from_dict() parses the API body / the modal's dict."""
 
@@ -59,6 +68,7 @@ class ConversionOptions:
     contact: EntityChoice = field(default_factory=EntityChoice)
     deal: DealOptions | None = None
     task: TaskOptions | None = None
+    lead: LeadFields = field(default_factory=LeadFields)
     attachments_to: str = "contact"
     activities_to: str = "contact"
     tags_to: list[str] = field(default_factory=lambda: ["contact", "deal"])
@@ -86,7 +96,7 @@ class ConversionOptions:
         if self.task is not None:
             task = {"subject": self.task.subject, "owner_id": self.task.owner_id,
                     "due_date": self.task.due_date.isoformat() if self.task.due_date else None}
-        return {
+        out = {
             "account": {"action": self.account.action, "id": self.account.id,
                         "parent_id": self.account.parent_id, "fields": _json_fields(self.account.fields)},
             "contact": {"action": self.contact.action, "id": self.contact.id,
@@ -95,6 +105,9 @@ class ConversionOptions:
             "activities_to": self.activities_to, "tags_to": list(self.tags_to),
             "owner_id": self.owner_id, "dry_run": self.dry_run, "interactive": self.interactive,
         }
+        if self.lead.fields:  # only when used: the canonical form (and hash) of older requests is kept
+            out["lead"] = {"fields": _json_fields(self.lead.fields)}
+        return out
 
 
 def _json_fields(fields: dict) -> dict:
@@ -120,7 +133,7 @@ class _Parser:
     def options(self, data) -> ConversionOptions:
         if not isinstance(data, dict):
             raise InvalidOptions("The request body must be a JSON object.", {"body": ["must be an object"]})
-        known = {"lead_id", "account", "contact", "deal", "task", "attachments_to", "activities_to",
+        known = {"lead_id", "lead", "account", "contact", "deal", "task", "attachments_to", "activities_to",
                  "tags_to", "owner_id", "dry_run", "interactive"}
         for key in data:
             if key not in known:
@@ -130,6 +143,7 @@ class _Parser:
             contact=self.entity(data.get("contact"), "contact"),
             deal=self.deal(data.get("deal")),
             task=self.task(data.get("task")),
+            lead=self.lead(data.get("lead")),
             attachments_to=self.choice(data, "attachments_to", ATTACHMENT_TARGETS, "contact"),
             activities_to=self.choice(data, "activities_to", ACTIVITY_TARGETS, "contact"),
             tags_to=self.tags_to(data.get("tags_to", ["contact", "deal"])),
@@ -193,10 +207,18 @@ class _Parser:
         return out
 
     def scalar(self, value, key: str):
-        if value is not None and not isinstance(value, str | int | float | bool):
+        # Decimal: the API parses JSON fractions exactly.
+        if value is not None and not isinstance(value, str | int | float | bool | Decimal):
             self.err(key, "must be a text, number, boolean or null")
             return None
+        if isinstance(value, str) and (problem := text_problem(value)):
+            self.err(key, problem)
+            return None
         return value
+
+    def lead(self, value) -> LeadFields:
+        value = self.obj(value, "lead", {"fields"})
+        return LeadFields(self.fields(value.get("fields"), "lead") if value else {})
 
     def deal(self, value) -> DealOptions | None:
         allowed = {"name", "pipeline_id", "stage", "amount", "currency", "closing_date", "contact_role",
@@ -209,7 +231,7 @@ class _Parser:
             self.err("deal.stage", "is required")
         currency = self.text(value.get("currency"), "deal.currency", 3)
         if currency is not None:
-            if len(currency) != 3 or not currency.isalpha():
+            if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
                 self.err("deal.currency", "must be a 3-letter ISO code such as EUR")
             currency = currency.upper()
         return DealOptions(
@@ -258,6 +280,9 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.err(key, "must be a positive integer id or null")
             return None
+        if value > INT_MAX:
+            self.err(key, f"is out of range: no id is above {INT_MAX}")
+            return None
         return value
 
     def boolean(self, value, key: str) -> bool:
@@ -275,12 +300,15 @@ class _Parser:
         value = value.strip()
         if len(value) > limit:
             self.err(key, f"is at most {limit} characters")
+        elif problem := text_problem(value):
+            self.err(key, problem)
+            return None
         return value or None
 
     def amount(self, value, key: str) -> Decimal | None:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
             self.err(key, "must be a decimal number such as \"1250.00\"")
             return None
         try:

@@ -50,10 +50,14 @@ from .mapping import (
     load_mapping,
 )
 from .matching import Match, Matcher, Matches
-from .options import ConversionOptions
+from .normalize import norm_company, norm_email, norm_name, text_problem
+from .options import INT_MAX, ConversionOptions
+from .transfer import destinations
 
 REQUIRED = {"account": ("name",), "contact": ("last_name",), "deal": ("name", "stage"), "task": ("subject",)}
 CENT = Decimal("0.01")
+# Lead fields the conversion form may not set (C7.4 fills fields; it does not reassign the lead).
+LEAD_NOT_SETTABLE = {"owner_id"}
 
 
 @dataclass
@@ -102,9 +106,23 @@ class ConversionPlan:
     warnings: list[str] = field(default_factory=list)
     blocked: DuplicatesHidden | None = None
     mapping: dict = field(default_factory=dict, repr=False)
+    # C7.4: the lead fields the form fills ({"industry": "IT", "custom.vat": "FR1"}), written first.
+    lead_values: dict = field(default_factory=dict)
+    # C6 in words: {"notes": ["deal", "account (copy)", ...], "tags": ["contact", "deal"], ...}.
+    destinations: dict[str, list[str]] = field(default_factory=dict)
+    defs: dict = field(default_factory=dict, repr=False)  # the custom field definitions, by entity
 
     def entities(self) -> list[EntityPlan]:
         return [self.account, self.contact, self.deal, self.task]
+
+    def present(self) -> set[str]:
+        """The account / contact / deal this conversion produces (created, merged or linked)."""
+        return {p.entity for p in (self.account, self.contact, self.deal) if p.action != "none"}
+
+    def writable(self) -> set[str]:
+        """Those the actor may write to (tags, addresses): all but a read-only link (C7.3)."""
+        return {p.entity for p in (self.account, self.contact, self.deal)
+                if p.action in ("created", "merged") or (p.action == "linked" and not p.read_only)}
 
     def errors(self) -> dict[str, list[str]]:
         """The missing required fields as form errors: {"contact.last_name": ["is required"]}."""
@@ -119,8 +137,12 @@ class ConversionPlan:
             raise MissingRequired(f"Fill the required fields before converting: {names}.", self.errors())
 
     def fields_written(self) -> dict:
-        return {p.entity: _jsonable(p.fills) for p in (self.account, self.contact)
-                if p.action == "merged" and p.fills}
+        """Values written on existing records: merged ones' empty fields (C3.5), the lead's (C7.4)."""
+        out = {p.entity: _jsonable(p.fills) for p in (self.account, self.contact)
+               if p.action == "merged" and p.fills}
+        if self.lead_values:
+            out["lead"] = _jsonable(self.lead_values)
+        return out
 
     def not_updated(self) -> list[dict]:
         return [{"entity": p.entity, "id": p.record_id, "reason": "read_only"}
@@ -177,7 +199,9 @@ class _Planner:
     # --- the steps -------------------------------------------------------------------
     def run(self) -> ConversionPlan:
         s, opts = self.session, self.options
-        lead = s.get(Lead, self.lead_id) if isinstance(self.lead_id, int) else None
+        # An id no integer column can hold is unknown, never sent to the database.
+        valid_id = isinstance(self.lead_id, int) and not isinstance(self.lead_id, bool) and 1 <= self.lead_id <= INT_MAX
+        lead = s.get(Lead, self.lead_id) if valid_id else None
         if lead is None or not permissions.can_view(s, self.actor, lead):
             raise RecordNotFound("This lead does not exist.", {"lead_id": ["no such lead"]})
         if not permissions.can_convert(self.actor):
@@ -194,6 +218,12 @@ class _Planner:
         self.mapping = mapping
         self.lead_custom = get_custom(s, "lead", lead.id)
         self.owner_id = self.user_id(opts.owner_id, "owner_id") or lead.owner_id
+        # C7.4: the lead as the form's lead fields leave it is what the mapping and matching read.
+        self.lead_values = self.validate_fields("lead", opts.lead.fields)
+        standard = {k: v for k, v in self.lead_values.items() if not k.startswith("custom.")}
+        self.source = _LeadView(lead, standard) if standard else lead
+        self.lead_custom.update({k[7:]: _jsonable({k: v})[k] for k, v in self.lead_values.items()
+                                 if k.startswith("custom.")})
         self.overrides = {e: self.validate_fields(e, getattr(opts, e).fields) for e in ("account", "contact")}
         self.overrides["deal"] = self.validate_fields("deal", opts.deal.fields) if opts.deal else {}
 
@@ -212,8 +242,9 @@ class _Planner:
                         for e in ("account", "contact")},
             moves=self.count_moves(deal),
             missing=self.missing(account, contact, deal, task),
-            mapping=mapping,
+            mapping=mapping, lead_values=self.lead_values, defs=self.defs,
         )
+        result.destinations = destinations(result.present(), result.writable(), opts)
         result.blocked = self.hidden_duplicates(matches, account, contact)
         if result.blocked is not None and not opts.interactive:
             raise result.blocked
@@ -226,7 +257,7 @@ class _Planner:
     # --- duplicates and choices (C4) ---------------------------------------------------
     def resolve(self) -> tuple[EntityPlan, EntityPlan, Matches]:
         """Decide created / merged / linked for account and contact (C2, C4.3-C4.6)."""
-        s, lead, opts = self.session, self.lead, self.options
+        s, lead, opts = self.session, self.source, self.options
         account, contact = EntityPlan("account"), EntityPlan("contact")
         has_company = bool(lead.company_norm) or not is_empty(self.overrides["account"].get("name"))
         has_name = bool(lead.name_norm) or any(
@@ -238,8 +269,10 @@ class _Planner:
         if opts.account.action == "none" and opts.contact.action != "none":
             want_contact = True
         matcher = Matcher(s, self.actor, lead, self.mapping, self.defs, self.lead_custom)
-        matches = matcher.find(contacts=want_contact and opts.contact.action == "auto",
-                               accounts=opts.account.action == "auto")
+        # C4.8: "create" looks too, only for hidden matches (the person chose not to merge).
+        matches = matcher.find(
+            contacts=want_contact and opts.contact.action in ("auto", "create"),
+            accounts=opts.account.action == "auto" or (opts.account.action == "create" and want_account))
 
         if opts.account.action == "link":
             self.choose(account, self.linked_record(Account, opts.account.id, "account"), "chosen")
@@ -340,7 +373,7 @@ class _Planner:
     # --- values ------------------------------------------------------------------------
     def fill_account(self, account: EntityPlan) -> None:
         opts = self.options
-        values = build_values(self.lead, self.mapping, "account", self.lead_custom)
+        values = build_values(self.source, self.mapping, "account", self.lead_custom)
         values["owner_id"] = self.owner_id
         if opts.account.parent_id is not None:
             parent = self.session.get(Account, opts.account.parent_id)
@@ -354,7 +387,7 @@ class _Planner:
         self.set_values(account, values)
 
     def fill_contact(self, contact: EntityPlan, account: EntityPlan) -> None:
-        values = build_values(self.lead, self.mapping, "contact", self.lead_custom)
+        values = build_values(self.source, self.mapping, "contact", self.lead_custom)
         values["owner_id"] = self.owner_id
         values.update(self.overrides["contact"])
         if account.record is not None and contact.record is None:
@@ -382,7 +415,7 @@ class _Planner:
         plan = EntityPlan("deal")
         if d is None:
             return plan
-        s, lead = self.session, self.lead
+        s, lead = self.session, self.source
         values = build_values(lead, self.mapping, "deal", self.lead_custom)
         values["owner_id"] = self.user_id(d.owner_id, "deal.owner_id") or self.owner_id
         values["name"] = d.name or lead.company or lead.full_name or None
@@ -468,7 +501,11 @@ class _Planner:
         """Typed override values (C7.5): standard keys by their column, custom via records."""
         if not fields:
             return {}
-        specs = field_specs(entity, self.defs, source=False)
+        if entity == "lead":  # validated like a lead edit: the lead's own editable fields
+            specs = {k: v for k, v in field_specs("lead", self.defs, source=True).items()
+                     if k not in LEAD_NOT_SETTABLE}
+        else:
+            specs = field_specs(entity, self.defs, source=False)
         typed: dict = {}
         custom_raw = {}
         for key, raw in fields.items():
@@ -485,7 +522,8 @@ class _Planner:
                 self.err(f"{entity}.{key}", str(e))
         if "owner_id" in typed and typed["owner_id"] is not None:
             typed["owner_id"] = self.user_id(typed["owner_id"], f"{entity}.owner_id")
-        values, errors = validate_custom(self.session, entity, custom_raw) if custom_raw else ({}, {})
+        values, errors = (validate_custom(self.session, entity, custom_raw, definitions=self.defs.get(entity, {}))
+                          if custom_raw else ({}, {}))
         for k, msgs in errors.items():
             for m in msgs:
                 self.err(f"{entity}.{k}", m)
@@ -535,14 +573,14 @@ class _Planner:
 
     def warn_lead_source(self, contact: EntityPlan, deal: EntityPlan) -> None:
         """C6.6: say so when the mapping drops the lead source."""
-        if is_empty(self.lead.lead_source):
+        if is_empty(self.source.lead_source):
             return
         kept = any(
             p.action != "none" and "lead_source" in (self.mapping.get(p.entity) or {})
             for p in (contact, deal)
         ) or "lead_source" in (self.mapping.get("account") or {})
         if not kept:
-            self.warnings.append(f"The lead source “{self.lead.lead_source}” is not mapped to the records "
+            self.warnings.append(f"The lead source “{self.source.lead_source}” is not mapped to the records "
                                  "this conversion produces: it will only stay on the converted lead.")
 
 
@@ -576,13 +614,20 @@ def _typed(spec, raw):
             value = Decimal(str(raw).strip())
         except ArithmeticError:
             raise ValueError("must be a number") from None
-        if not value.is_finite() or abs(value) >= Decimal("1e13"):
+        if not value.is_finite():
             raise ValueError("must be a number")
-        if kind != "decimal":
-            if value != value.to_integral_value():
-                raise ValueError("must be a whole number")
-            return int(value)
-        return value.quantize(CENT, ROUND_HALF_UP)
+        if kind == "decimal":
+            # Money columns (Numeric(16, 2)), amounts and revenues: never negative (as in the forms).
+            if not 0 <= value < Decimal("1e13"):
+                raise ValueError("must be a number between 0 and 9999999999999.99")
+            return value.quantize(CENT, ROUND_HALF_UP)
+        if value != value.to_integral_value():
+            raise ValueError("must be a whole number")
+        # Integer columns are 32-bit in PostgreSQL: a larger value must never reach the database.
+        low = 1 if kind.startswith("lookup:") else 0
+        if not low <= value <= INT_MAX:
+            raise ValueError(f"must be a whole number between {low} and {INT_MAX}")
+        return int(value)
     if kind == "date":
         try:
             return date.fromisoformat(str(raw))
@@ -593,6 +638,8 @@ def _typed(spec, raw):
     value = raw.strip()
     if spec.length and len(value) > spec.length:
         raise ValueError(f"is at most {spec.length} characters")
+    if problem := text_problem(value):
+        raise ValueError(problem)
     if kind == "email":
         from email_validator import EmailNotValidError, validate_email
 
@@ -606,6 +653,26 @@ def _typed(spec, raw):
         if norm_phone(value) is None:
             raise ValueError("is not a valid phone number")
     return value
+
+
+class _LeadView:
+    """The lead as the conversion form's lead fields will leave it (C7.4), read by the mapping and
+    the matching; plan() never writes, so the lead itself is untouched until apply()."""
+
+    def __init__(self, lead: Lead, values: dict):
+        def get(name):
+            return values.get(name, getattr(lead, name))
+
+        self._lead = lead
+        self._values = {
+            **values, "email_norm": norm_email(get("email")), "company_norm": norm_company(get("company")),
+            "name_norm": norm_name(get("first_name"), get("last_name")),
+            "full_name": " ".join(p for p in (get("first_name"), get("last_name")) if p),
+        }
+
+    def __getattr__(self, name):
+        values = self.__dict__["_values"]
+        return values[name] if name in values else getattr(self.__dict__["_lead"], name)
 
 
 __all__ = ["Candidate", "ConversionPlan", "EntityPlan", "plan", "ENTITY_MODELS"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from ..models import Conversion
 
 
-def _when(value):
-    return value.isoformat() if value is not None else None
+def _when(value) -> str | None:
+    """ISO 8601 with offset, as api.md requires: SQLite hands back naive datetimes, which are UTC."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def conversion_as_dict(conversion: Conversion) -> dict:

@@ -25,17 +25,67 @@ class Targets:
     def get(self, entity: str):
         return getattr(self, entity)
 
+    def present(self) -> set[str]:
+        return {e for e in ("account", "contact", "deal") if self.get(e) is not None}
+
     def pick(self, *order: str) -> tuple[str, object] | None:
         """The first present record in `order`: the chosen target, then its fallbacks."""
-        for entity in order:
-            record = self.get(entity)
-            if record is not None:
-                return entity, record
-        return None
+        entity = first_of(order, self.present())
+        return (entity, self.get(entity)) if entity else None
 
 
 FALLBACKS = {"contact": ("contact", "account"), "account": ("account", "contact"),
              "deal": ("deal", "contact", "account")}
+
+
+# --- where things go: pure functions of which records the conversion produces ----------------
+# The moves below and the preview (destinations(), ConversionPlan.destinations) both use them,
+# so the preview cannot disagree with what happens.
+def first_of(order, present: set[str]) -> str | None:
+    """The first entity of `order` that the conversion produces."""
+    return next((e for e in order if e in present), None)
+
+
+def note_places(present: set[str]) -> tuple[str | None, list[str]]:
+    """C6.2: where the notes go (deal, else contact, else account) and where copies go (with a deal:
+    the account and the contact)."""
+    dest = first_of(("deal", "contact", "account"), present)
+    return dest, [e for e in ("account", "contact") if e in present] if dest == "deal" else []
+
+
+def tag_places(present: set[str], writable: set[str], tags_to) -> list[str]:
+    """C6.5: the records the tags are copied to; "account" without an account means the contact."""
+    out: list[str] = []
+    for entity in tags_to:
+        if entity == "account" and "account" not in present:
+            entity = "contact"
+        if entity in present and entity in writable and entity not in out:
+            out.append(entity)
+    return out
+
+
+def address_place(present: set[str], writable: set[str]) -> str | None:
+    """C9.5: typed addresses go to the account, when the actor may write to it."""
+    return "account" if "account" in present and "account" in writable else None
+
+
+def destinations(present: set[str], writable: set[str], options) -> dict[str, list[str]]:
+    """Where each kind of related record goes (C6), in words for the preview:
+    {"notes": ["deal", "account (copy)"], "activities": ["contact", "deal (open ones)"], ...};
+    an empty list means it stays on the lead."""
+    notes, copies = note_places(present)
+    attachments = first_of(FALLBACKS[options.attachments_to], present)
+    activities = first_of(FALLBACKS[options.activities_to], present)
+    addresses = address_place(present, writable)
+    return {
+        "notes": [notes, *(f"{e} (copy)" for e in copies)] if notes else [],
+        "attachments": [attachments] if attachments else [],
+        "activities": [activities, *(["deal (open ones)"] if "deal" in present else [])] if activities else [],
+        "campaigns": [activities] if activities else [],
+        "tags": tag_places(present, writable, options.tags_to),
+        "line_items": ["deal"] if "deal" in present else [],
+        "addresses": [addresses] if addresses else [],
+    }
 
 
 @dataclass
@@ -66,24 +116,21 @@ def _move(t: Transfer, kind: str, obj, entity: str, record, lead_id: int, **extr
 def move_notes(session, lead, targets: Targets, t: Transfer) -> None:
     """C6.2: with a deal, to the deal plus a copy on account and contact; else to the contact;
     a company-only conversion gives them to the account."""
-    dest = targets.pick("deal", "contact", "account")
+    dest, copies = note_places(targets.present())
     notes = _of_lead(session, Note, lead.id, targets)
     if dest is None or not notes:
         t.moved["notes"] = 0
         return
     for note in notes:
-        _move(t, "note", note, *dest, lead.id, copy=False)
-        if dest[0] == "deal":
-            for entity in ("account", "contact"):
-                record = targets.get(entity)
-                if record is None:
-                    continue
-                copy = Note(body=note.body, parent_type=entity, parent_id=record.id, author_id=note.author_id,
-                            copy_of_id=note.id, created_at=note.created_at)
-                session.add(copy)
-                session.flush()
-                t.records.append({"type": "note", "id": copy.id, "from": None, "to": [entity, record.id],
-                                  "copy": True, "copy_of": note.id})
+        _move(t, "note", note, dest, targets.get(dest), lead.id, copy=False)
+        for entity in copies:
+            record = targets.get(entity)
+            copy = Note(body=note.body, parent_type=entity, parent_id=record.id, author_id=note.author_id,
+                        copy_of_id=note.id, created_at=note.created_at)
+            session.add(copy)
+            session.flush()
+            t.records.append({"type": "note", "id": copy.id, "from": None, "to": [entity, record.id],
+                              "copy": True, "copy_of": note.id})
     t.moved["notes"] = len(notes)
 
 
@@ -129,18 +176,13 @@ def copy_tags(session, lead, targets: Targets, tags_to: list[str], t: Transfer) 
     """C6.5: copied to each chosen record; "account" without an account goes to the contact."""
     counted = targets.counts is None or targets.counts.get("tags")
     names = get_tags(session, "lead", lead.id) if counted else []
-    destinations = []
-    for entity in tags_to:
-        if entity == "account" and targets.account is None:
-            entity = "contact"
-        record = targets.get(entity)
-        if record is not None and entity in targets.writable and (entity, record.id) not in destinations:
-            destinations.append((entity, record.id))
-    for entity, rid in destinations if names else []:
+    places = tag_places(targets.present(), targets.writable, tags_to)
+    for entity in places if names else []:
+        rid = targets.get(entity).id
         for name in add_tags(session, entity, rid, names):
             t.records.append({"type": "tag", "name": name, "from": ["lead", lead.id], "to": [entity, rid],
                               "copy": True})
-    t.moved["tags"] = len(names) if destinations else 0
+    t.moved["tags"] = len(names) if places else 0
 
 
 def move_line_items(session, lead, targets: Targets, t: Transfer) -> None:
@@ -153,7 +195,7 @@ def move_line_items(session, lead, targets: Targets, t: Transfer) -> None:
 
 def move_addresses(session, lead, targets: Targets, t: Transfer) -> None:
     """C9.5: the lead's typed addresses go to the account."""
-    ok = targets.account is not None and "account" in targets.writable
+    ok = address_place(targets.present(), targets.writable) is not None
     rows = _of_lead(session, Address, lead.id, targets) if ok else []
     for row in rows:
         _move(t, "address", row, "account", targets.account, lead.id)

@@ -7,14 +7,18 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     String,
+    Table,
     Text,
+    event,
     func,
     literal_column,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -82,6 +86,12 @@ class Lead(Timestamps, db.Model):
     email_norm: Mapped[str | None] = mapped_column(String(254), index=True)
     company_norm: Mapped[str | None] = mapped_column(String(255), index=True)
     name_norm: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The name last name first ("dupont marie"), so that a prefix search finds "Marie Dupont"
+    # by "dupont" or "dupont ma" with an index range. Chosen over a (token, lead) table: one
+    # column and one index kept by refresh_keys() make writes no dearer than the other keys,
+    # and a sales team searches people by first or last name. None when it would equal
+    # name_norm (one name only), to keep the index small.
+    name_rev_norm: Mapped[str | None] = mapped_column(String(255), index=True)
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
@@ -117,18 +127,104 @@ class Lead(Timestamps, db.Model):
         self.email_norm = norm_email(self.email)
         self.company_norm = norm_company(self.company)
         self.name_norm = norm_name(self.first_name, self.last_name)
+        reverse = norm_name(self.last_name, self.first_name)
+        self.name_rev_norm = reverse if reverse != self.name_norm else None
         self.phone_e164 = norm_phone(self.phone, region) or norm_phone(self.mobile, region)
 
 
 # The lead list's other sorts (name, company, recently updated), indexed so that the first page
 # of a million leads reads 50 index entries instead of sorting the table. Queries must use
 # these very expressions (with a literal '', not a parameter): PostgreSQL and SQLite use an
-# expression index only for the identical expression.
+# expression index only for the identical expression. `converted` comes first because every
+# list query says "converted = false/true": without it SQLite walked the whole index in name
+# order checking each lead's flag (24.5 s -> 59 ms for an administrator, bench/lists.py); the
+# owner_id variants serve a sales rep's own leads (620 ms sorting 78,000 leads -> an index walk).
 LEAD_NAME_SORT = func.coalesce(Lead.name_norm, Lead.company_norm, Lead.email_norm, literal_column("''"))
 LEAD_COMPANY_SORT = func.coalesce(Lead.company_norm, literal_column("''"))
-Index("ix_leads_name_sort", LEAD_NAME_SORT, Lead.id)
-Index("ix_leads_company_sort", LEAD_COMPANY_SORT, Lead.id)
+Index("ix_leads_name_sort", Lead.converted, LEAD_NAME_SORT, Lead.id)
+Index("ix_leads_company_sort", Lead.converted, LEAD_COMPANY_SORT, Lead.id)
+Index("ix_leads_owner_name_sort", Lead.owner_id, Lead.converted, LEAD_NAME_SORT, Lead.id)
+Index("ix_leads_owner_company_sort", Lead.owner_id, Lead.converted, LEAD_COMPANY_SORT, Lead.id)
 Index("ix_leads_updated", Lead.updated_at, Lead.id)
+
+# --- Board counts: leads per (owner, team, status, converted), kept by database triggers ---
+#
+# Counting 950,000 index entries for an administrator's board took 375-450 ms on every view;
+# summing these few hundred rows under the same visibility predicate (owner / team) is exact
+# and takes well under a millisecond. Triggers, not ORM events, keep them: every write path
+# fires them in the writer's own transaction (ORM flushes, the conversion's UPDATE ... WHERE,
+# Core bulk inserts of imports and seeds, raw SQL), so no caller can forget. owner_id and
+# team_id hold 0 for "none" (a NULL would defeat the primary key that the upsert relies on);
+# no user or team has id 0, so visibility predicates mean the same on both tables.
+# rebuild_lead_counts() recounts from scratch (after a migration or a TRUNCATE).
+lead_counts = Table(
+    "lead_counts", db.metadata,
+    Column("owner_id", Integer, primary_key=True, default=0),
+    Column("team_id", Integer, primary_key=True, default=0),
+    Column("status", String(40), primary_key=True),
+    Column("converted", Boolean, primary_key=True),
+    Column("n", Integer, nullable=False, default=0),
+)
+# The triggers refer to both tables: create the counters after the leads.
+lead_counts.add_is_dependent_on(Lead.__table__)
+
+_COUNT_KEY = ("coalesce({t}.owner_id, 0), coalesce({t}.team_id, 0), {t}.status, {t}.converted")
+_COUNT_MATCH = ("owner_id = coalesce({t}.owner_id, 0) AND team_id = coalesce({t}.team_id, 0) "
+                "AND status = {t}.status AND converted = {t}.converted")
+_COUNT_UP = ("INSERT INTO lead_counts (owner_id, team_id, status, converted, n) "
+             "VALUES (" + _COUNT_KEY + ", 1) "
+             "ON CONFLICT (owner_id, team_id, status, converted) DO UPDATE SET n = lead_counts.n + 1;")
+_COUNT_DOWN = "UPDATE lead_counts SET n = n - 1 WHERE " + _COUNT_MATCH + ";"
+_COUNTED = ("owner_id", "team_id", "status", "converted")
+
+SQLITE_COUNT_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS trg_leads_count_insert AFTER INSERT ON leads BEGIN "
+    + _COUNT_UP.format(t="NEW") + " END",
+    "CREATE TRIGGER IF NOT EXISTS trg_leads_count_delete AFTER DELETE ON leads BEGIN "
+    + _COUNT_DOWN.format(t="OLD") + " END",
+    "CREATE TRIGGER IF NOT EXISTS trg_leads_count_update AFTER UPDATE OF "
+    + ", ".join(_COUNTED) + " ON leads WHEN "
+    + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _COUNTED) + " BEGIN "
+    + _COUNT_DOWN.format(t="OLD") + " " + _COUNT_UP.format(t="NEW") + " END",
+)
+POSTGRESQL_COUNT_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION leads_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    "IF TG_OP = 'UPDATE' AND "
+    + " AND ".join(f"OLD.{c} IS NOT DISTINCT FROM NEW.{c}" for c in _COUNTED) + " THEN RETURN NULL; END IF; "
+    "IF TG_OP <> 'INSERT' THEN " + _COUNT_DOWN.format(t="OLD") + " END IF; "
+    "IF TG_OP <> 'DELETE' THEN " + _COUNT_UP.format(t="NEW") + " END IF; "
+    "RETURN NULL; END $$",
+    "DROP TRIGGER IF EXISTS trg_leads_count ON leads",
+    "CREATE TRIGGER trg_leads_count AFTER INSERT OR DELETE OR UPDATE OF "
+    + ", ".join(_COUNTED) + " ON leads FOR EACH ROW EXECUTE FUNCTION leads_count()",
+)
+REBUILD_LEAD_COUNTS = (
+    "DELETE FROM lead_counts",
+    "INSERT INTO lead_counts (owner_id, team_id, status, converted, n) "
+    "SELECT " + _COUNT_KEY.format(t="leads") + ", count(*) FROM leads "
+    "GROUP BY " + _COUNT_KEY.format(t="leads"),
+)
+
+
+def create_lead_count_triggers(connection) -> None:
+    """Create the triggers that keep lead_counts (SQLite or PostgreSQL; idempotent)."""
+    statements = (POSTGRESQL_COUNT_TRIGGERS if connection.dialect.name == "postgresql"
+                  else SQLITE_COUNT_TRIGGERS)
+    for statement in statements:
+        connection.execute(text(statement))
+
+
+def rebuild_lead_counts(connection) -> None:
+    """Recount lead_counts from the leads table (in the caller's transaction)."""
+    for statement in REBUILD_LEAD_COUNTS:
+        connection.execute(text(statement))
+
+
+@event.listens_for(lead_counts, "after_create")
+def _create_count_triggers(target, connection, **kw):
+    create_lead_count_triggers(connection)
+    rebuild_lead_counts(connection)
+
 
 ADDRESS_TYPES = ("billing", "delivery", "default")
 

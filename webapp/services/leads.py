@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, tuple_
+from sqlalchemy import and_, case, exists, false, func, or_, select, tuple_
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import permissions
 from ..conversion.normalize import norm_company, norm_email, norm_name
 from ..models import Lead, LeadStatus, Tag, Tagging, User, record_event
-from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT
+from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT, lead_counts
 
 
 class LeadChangeError(Exception):
@@ -182,19 +183,84 @@ def _prefix(column, value: str):
     return and_(column >= value, column < upper, column.startswith(value, autoescape=True))
 
 
+def _search_keys(q: str) -> list:
+    """(indexed column, normalised query) pairs that a prefix search `q` looks up."""
+    name = norm_name(q)
+    pairs = [(Lead.name_norm, name), (Lead.name_rev_norm, name), (Lead.company_norm, norm_company(q)),
+             (Lead.email_norm, norm_email(q))]
+    return [(column, key) for column, key in pairs if key]
+
+
 def search_clause(q: str):
-    """Prefix search on the normalised, indexed keys: name, company, e-mail (C4.7 keys).
+    """Prefix search on the normalised, indexed keys: name first name first, name last name
+    first, company, e-mail (C4.7 keys); None when `q` has no letter or digit.
 
     The query is normalised like the keys (accents, case, punctuation ignored), so that
-    "élodie d'a" finds "Élodie D'Arc". Prefix only: a middle-of-string match could not use an
-    index and would scan a million rows; the name key starts with the first name.
+    "élodie d'a" finds "Élodie D'Arc" and "dupont" finds "Marie Dupont". Prefix only: a
+    middle-of-string match could not use an index and would scan a million rows.
     """
-    parts = []
-    for column, key in ((Lead.name_norm, norm_name(q)), (Lead.company_norm, norm_company(q)),
-                        (Lead.email_norm, norm_email(q))):
-        if key:
-            parts.append(_prefix(column, key))
+    parts = [_prefix(column, key) for column, key in _search_keys(q)]
     return or_(*parts) if parts else None
+
+
+# At most this many candidate ids drive a query (search, tag filter). Under it, fetching the
+# few rows by id and sorting them beats walking a million leads in date order looking for
+# matches (19 s for a search that matches nothing); over it, matches are common (>= 0.5% of a
+# million) and the date-ordered walk finds a page of them within a few thousand rows.
+CANDIDATES_MAX = 5000
+
+
+def _bounded_ids(session, statements) -> list[int] | None:
+    """The distinct ids the id `statements` return, or None when more than CANDIDATES_MAX.
+
+    Each statement is first counted in SQL up to CANDIDATES_MAX + 1, so a common prefix costs
+    that many index entries and no rows fetched; only a few ids ever reach Python.
+    """
+    total = 0
+    for stmt in statements:
+        bounded = stmt.limit(CANDIDATES_MAX + 1).subquery()
+        total += session.scalar(select(func.count()).select_from(bounded))
+        if total > CANDIDATES_MAX:
+            return None
+    if total == 0:
+        return []
+    ids: set[int] = set()
+    for stmt in statements:
+        ids.update(session.scalars(stmt))
+    return sorted(ids)
+
+
+def _ids_condition(ids: list[int]):
+    # An empty IN renders as a subquery that SQLite checks on every row it walks; false()
+    # is a constant it evaluates once.
+    return Lead.id.in_(ids) if ids else false()
+
+
+def _search_condition(session, q: str):
+    """The search as a condition: the matching ids when they are few, else the prefix clause."""
+    keys = _search_keys(q)
+    if not keys:
+        # A query with no letter or digit ("!!!") matches nothing rather than everything.
+        return false()
+    ids = _bounded_ids(session, [select(Lead.id).where(_prefix(c, k)) for c, k in keys])
+    return _ids_condition(ids) if ids is not None else search_clause(q)
+
+
+def _tag_condition(session, tag: str):
+    """Leads tagged `tag` (any case): the ids when they are few, else a per-row EXISTS probe.
+
+    The tag's id is looked up first, so that both use ix_taggings_tag / the unique index
+    instead of joining tags for every lead.
+    """
+    tag_ids = list(session.scalars(select(Tag.id).where(func.lower(Tag.name) == tag.lower())))
+    if not tag_ids:
+        return false()
+    taggings = select(Tagging.parent_id).where(Tagging.tag_id.in_(tag_ids), Tagging.parent_type == "lead")
+    ids = _bounded_ids(session, [taggings])
+    if ids is not None:
+        return _ids_condition(ids)
+    return exists().where(Tagging.parent_type == "lead", Tagging.parent_id == Lead.id,
+                          Tagging.tag_id.in_(tag_ids))
 
 
 def _open_keys(session) -> list[str]:
@@ -222,13 +288,9 @@ def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status
     if source:
         clauses.append(Lead.lead_source == source)
     if tag:
-        tagged = select(Tagging.parent_id).join(Tag).where(
-            Tagging.parent_type == "lead", func.lower(Tag.name) == tag.lower())
-        clauses.append(Lead.id.in_(tagged))
+        clauses.append(_tag_condition(session, tag))
     if q:
-        clause = search_clause(q)
-        # A query with no letter or digit ("!!!") matches nothing rather than everything.
-        clauses.append(clause if clause is not None else Lead.id.is_(None))
+        clauses.append(_search_condition(session, q))
     return clauses
 
 
@@ -284,8 +346,41 @@ def list_leads(session, actor: User | None, filters: LeadFilters, sort: str = "c
     return Page(leads, encode_cursor(sort, leads[-1]) if more else None)
 
 
+def _counter_visibility(session, actor: User | None):
+    """visible_clause() for leads rewritten onto lead_counts, or None if it uses other columns."""
+    leads = Lead.__table__
+
+    def swap(element):
+        # The ORM hands out annotated copies of the columns: compare table and name.
+        if getattr(element, "table", None) is leads and element.name in ("owner_id", "team_id"):
+            return lead_counts.c[element.name]
+        return None
+
+    clause = replacement_traverse(permissions.visible_clause(session, actor, Lead), {}, swap)
+    if any(getattr(element, "table", None) is leads for element in iterate(clause)):
+        return None
+    return clause
+
+
 def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str, int]:
-    """Leads per status for the board in ONE grouped query (index (converted, status, ...))."""
+    """Leads per status (non-converted, visible to `actor`) for the board: exact.
+
+    Without a search, tag or source filter the counts are the sums of lead_counts (kept by
+    triggers, models/leads.py) under the same visibility and owner conditions: a few hundred
+    rows instead of 950,000 index entries. Otherwise ONE grouped query on the leads, driven by
+    the search's candidate ids when they are few.
+    """
+    visible = None
+    if not (_text(filters.q) or _text(filters.tag) or _text(filters.source)):
+        visible = _counter_visibility(session, actor)
+    if visible is not None:
+        total = func.sum(lead_counts.c.n)
+        stmt = (select(lead_counts.c.status, total)
+                .where(visible, lead_counts.c.converted == False)  # noqa: E712 (SQL, not Python)
+                .group_by(lead_counts.c.status).having(total > 0))
+        if filters.owner_id is not None:
+            stmt = stmt.where(lead_counts.c.owner_id == filters.owner_id)
+        return {status: int(n) for status, n in session.execute(stmt)}
     stmt = (select(Lead.status, func.count())
             .where(*filter_clauses(session, actor, filters, any_status=True))
             .group_by(Lead.status))

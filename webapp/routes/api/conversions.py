@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ... import permissions
 from ...conversion.errors import ConversionError
 from ...conversion.executor import apply
+from ...conversion.normalize import text_problem
 from ...conversion.options import (
     ACTIONS,
     ACTIVITY_TARGETS,
@@ -29,7 +30,7 @@ from ...conversion.planner import plan
 from ...conversion.serialize import conversion_as_dict
 from ...extensions import db
 from ...models import Conversion, Lead
-from ...schemas import CURRENCY_PATTERN, INT_MAX, MONEY_MAX, MONEY_PATTERN, iso
+from ...schemas import CURRENCY_PATTERN, INT_MAX, MONEY_MAX, MONEY_PATTERN
 from . import bp
 from .core import (
     ApiError,
@@ -83,6 +84,14 @@ REQUEST_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "lead_id": ID,
+        "lead": {
+            "type": ["object", "null"],
+            "description": "C7.4: lead fields to fill before converting (e.g. a required custom field no "
+                           "target has): validated like a lead edit, written on the lead first, mapped "
+                           "like its other fields and restored by a revert.",
+            "additionalProperties": False,
+            "properties": {"fields": FIELDS},
+        },
         "account": _choice("account"),
         "contact": _choice("contact"),
         "deal": {
@@ -137,7 +146,8 @@ CONVERSION_PROPERTIES = {
     "deal": _outcome(("created", "none")),
     "task": _outcome(("created", "none")),
     "fields_written": {"type": "object", "additionalProperties": {"type": "object"},
-                       "description": "Values written into empty fields of merged records, per entity (C3.5)."},
+                       "description": "Values written into empty fields of merged records, per entity (C3.5), "
+                                      'and under "lead" the lead fields filled from the request (C7.4).'},
     "not_updated": {"type": "array", "items": {
         "type": "object", "required": ["entity", "id", "reason"],
         "properties": {"entity": {"type": "string"}, "id": {"type": ["integer", "null"]},
@@ -210,9 +220,31 @@ def _reason(e) -> str:
     return e.message
 
 
+def _unicode_errors(value, where: str = "") -> dict[str, list[str]]:
+    """Lone surrogates ("\\ud800" is valid JSON) per field: the validator and the database cannot
+    encode them, so they are refused here, where the field can still be named."""
+    errors: dict[str, list[str]] = {}
+    if isinstance(value, str):
+        if problem := text_problem(value):
+            errors[where or "body"] = [problem]
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            key = f"{where}.{k}" if where else str(k)
+            if text_problem(str(k)):
+                errors[where or "body"] = ["has a key that is not valid text"]
+                continue
+            errors.update(_unicode_errors(v, key))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            errors.update(_unicode_errors(v, f"{where}.{i}" if where else str(i)))
+    return errors
+
+
 def _schema_errors(data) -> dict[str, list[str]]:
     """The request checked against REQUEST_SCHEMA: {"deal.stage": ["..."]} per field."""
-    errors: dict[str, list[str]] = {}
+    errors = _unicode_errors(data)
+    if errors:
+        return errors
     for e in _VALIDATOR.iter_errors(data):
         where = ".".join(str(p) for p in e.instance_path)
         kind = e.kind
@@ -224,15 +256,6 @@ def _schema_errors(data) -> dict[str, list[str]]:
         else:
             errors.setdefault(where or "body", []).append(_reason(e))
     return errors
-
-
-def _options(data: dict) -> ConversionOptions:
-    """The domain options from a checked body; amounts stay exact (Decimal -> str)."""
-    plain = _plain(data)
-    deal = data.get("deal")
-    if isinstance(deal, dict) and isinstance(deal.get("amount"), Decimal):
-        plain["deal"]["amount"] = str(deal["amount"])
-    return ConversionOptions.from_dict(plain)
 
 
 def _idempotency_key() -> str | None:
@@ -254,11 +277,8 @@ def _domain_error(e: ConversionError):
 
 
 def as_json(conversion: Conversion) -> dict:
-    """The api.md shape, timestamps ISO 8601 with offset (SQLite hands back naive UTC)."""
-    out = conversion_as_dict(conversion)
-    out["created_at"] = iso(conversion.created_at)
-    out["reverted_at"] = iso(conversion.reverted_at)
-    return out
+    """The api.md shape (conversion_as_dict gives timestamps ISO 8601 with offset)."""
+    return conversion_as_dict(conversion)
 
 
 def _visible(stmt):
@@ -285,7 +305,7 @@ def lead_conversions_create():
     key = _idempotency_key()
     session, user = db.session, current_user()
     try:
-        options = _options(data)
+        options = ConversionOptions.from_dict(data)  # Decimals as parsed: amounts stay exact
         if options.dry_run:
             # The key is ignored: a dry run writes nothing, so there is nothing to replay.
             result = plan(session, user, lead_id, options)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 918e04ff9678
+Revision ID: bd11bf0e3e3c
 Revises: 
-Create Date: 2026-11-23 12:55:16.429297
+Create Date: 2026-11-23 14:17:15.874866
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '918e04ff9678'
+revision = 'bd11bf0e3e3c'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -343,6 +343,7 @@ def upgrade():
     sa.Column('email_norm', sa.String(length=254), nullable=True),
     sa.Column('company_norm', sa.String(length=255), nullable=True),
     sa.Column('name_norm', sa.String(length=255), nullable=True),
+    sa.Column('name_rev_norm', sa.String(length=255), nullable=True),
     sa.Column('phone_e164', sa.String(length=20), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -353,14 +354,21 @@ def upgrade():
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_leads_company_norm'), ['company_norm'], unique=False)
+        batch_op.create_index('ix_leads_company_sort', ['converted', sa.literal_column("coalesce(company_norm, '')"), 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_email_norm'), ['email_norm'], unique=False)
         batch_op.create_index('ix_leads_list', ['converted', 'created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_name_norm'), ['name_norm'], unique=False)
+        batch_op.create_index(batch_op.f('ix_leads_name_rev_norm'), ['name_rev_norm'], unique=False)
+        batch_op.create_index('ix_leads_name_sort', ['converted', sa.literal_column("coalesce(name_norm, company_norm, email_norm, '')"), 'id'], unique=False)
+        batch_op.create_index('ix_leads_owner_company_sort', ['owner_id', 'converted', sa.literal_column("coalesce(company_norm, '')"), 'id'], unique=False)
         batch_op.create_index('ix_leads_owner_list', ['owner_id', 'converted', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_leads_owner_name_sort', ['owner_id', 'converted', sa.literal_column("coalesce(name_norm, company_norm, email_norm, '')"), 'id'], unique=False)
+        batch_op.create_index('ix_leads_owner_status', ['owner_id', 'converted', 'status', 'created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_phone_e164'), ['phone_e164'], unique=False)
         batch_op.create_index('ix_leads_status_list', ['converted', 'status', 'created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_team_id'), ['team_id'], unique=False)
+        batch_op.create_index('ix_leads_updated', ['updated_at', 'id'], unique=False)
 
     op.create_table('notes',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -452,6 +460,14 @@ def upgrade():
     with op.batch_alter_table('job_results', schema=None) as batch_op:
         batch_op.create_index('uq_job_results_lead', ['job_id', 'lead_id'], unique=True)
 
+    op.create_table('lead_counts',
+    sa.Column('owner_id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=40), nullable=False),
+    sa.Column('converted', sa.Boolean(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('owner_id', 'team_id', 'status', 'converted')
+    )
     op.create_table('deals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -587,6 +603,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_deals_account_id'))
 
     op.drop_table('deals')
+    op.drop_table('lead_counts')
     with op.batch_alter_table('job_results', schema=None) as batch_op:
         batch_op.drop_index('uq_job_results_lead')
 
@@ -612,14 +629,21 @@ def downgrade():
 
     op.drop_table('notes')
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_updated')
         batch_op.drop_index(batch_op.f('ix_leads_team_id'))
         batch_op.drop_index('ix_leads_status_list')
         batch_op.drop_index(batch_op.f('ix_leads_phone_e164'))
+        batch_op.drop_index('ix_leads_owner_status')
+        batch_op.drop_index('ix_leads_owner_name_sort')
         batch_op.drop_index('ix_leads_owner_list')
+        batch_op.drop_index('ix_leads_owner_company_sort')
+        batch_op.drop_index('ix_leads_name_sort')
+        batch_op.drop_index(batch_op.f('ix_leads_name_rev_norm'))
         batch_op.drop_index(batch_op.f('ix_leads_name_norm'))
         batch_op.drop_index('ix_leads_list')
         batch_op.drop_index(batch_op.f('ix_leads_email_norm'))
         batch_op.drop_index(batch_op.f('ix_leads_created_at'))
+        batch_op.drop_index('ix_leads_company_sort')
         batch_op.drop_index(batch_op.f('ix_leads_company_norm'))
 
     op.drop_table('leads')
