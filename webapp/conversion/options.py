@@ -179,7 +179,7 @@ class _Parser:
             self.err(f"{key}.action", "must be one of: " + ", ".join(ACTIONS))
             action = "auto"
         rid = self.int_id(value.get("id"), f"{key}.id")
-        if action == "link" and rid is None:
+        if action == "link" and value.get("id") is None:
             self.err(f"{key}.id", "is required to link to an existing record")
         if rid is not None and action != "link":
             self.err(f"{key}.id", 'is only used with action "link"')
