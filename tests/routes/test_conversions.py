@@ -262,7 +262,7 @@ def test_c8_7_preview_shows_created_records_and_moves(as_user, lead):
     assert response.status_code == 200 and "<html" not in html
     assert html.count("Will create") == 3  # account, contact, deal; no task
     assert "Qualification" in html and "1250.00" in html
-    assert "1 note" in html and "the deal (copies on the account and the contact)" in html
+    assert "1 note" in html and "the deal, the account (copy), the contact (copy)" in html
     assert "1 tag" in html
 
 
@@ -425,23 +425,16 @@ def test_c7_4_missing_required_custom_field_filled_in_the_modal(as_user, lead, d
     assert get_custom(db.session, "contact", contact.id) == {"vat": "FR42"}
 
 
-def test_c7_4_required_lead_field_filled_through_a_target(as_user, lead, db, custom_field):
-    custom_field("lead", "vat", required=True)
-    custom_field("account", "vat")
-    client = as_user("sales")
-    html = _refused(client, lead, db, modal_values(client, lead.id))
-    assert 'id="account_custom_vat-error"' in html
-    data = modal_values(client, lead.id, account_custom_vat="FR1")
-    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
-
-
-def test_c7_4_required_lead_field_without_target_is_explained(as_user, lead, db, custom_field):
+def test_c7_4_required_lead_field_filled_in_the_modal(as_user, lead, db, custom_field):
     custom_field("lead", "vat", label="VAT", required=True)
     client = as_user("sales")
     html = client.get(f"/leads/{lead.id}/convert", headers=HX).get_data(as_text=True)
-    assert "Required on the lead and still empty" in html and "fill it on the lead" in html
+    assert "Required on the lead" in html and 'name="lead_custom_vat"' in html
     html = _refused(client, lead, db, modal_values(client, lead.id))
-    assert "Lead · VAT" in html
+    assert 'id="lead_custom_vat-error"' in html
+    data = modal_values(client, lead.id, lead_custom_vat="FR1")
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    assert get_custom(db.session, "lead", lead.id) == {"vat": "FR1"}
 
 
 @pytest.mark.parametrize("changes,field,message", [
@@ -523,3 +516,11 @@ def test_c1_5_conversion_page_shows_who_what_and_previous_values(as_user, lead, 
     fragment = client.get(f"/conversions/{conversion.id}", headers=HX).get_data(as_text=True)
     assert "<html" not in fragment and "Fields written" in fragment
     assert client.get("/conversions/999").status_code == 404
+
+
+@pytest.mark.parametrize("role, shown", [("admin", True), ("sales", True), ("viewer", False)])
+def test_c8_3_each_list_row_offers_convert_when_allowed(as_user, users, make_lead, role, shown):
+    """C8.3: the last-step action on a list row opens the conversion modal."""
+    lead = make_lead(owner_id=users["sales"].id)
+    html = as_user(role).get("/leads/").get_data(as_text=True)
+    assert (f"/leads/{lead.id}/convert" in html) is shown

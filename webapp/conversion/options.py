@@ -227,7 +227,7 @@ class _Parser:
         if value is None:
             return None
         stage = self.text(value.get("stage"), "deal.stage", 100)
-        if not stage:
+        if not stage and "deal.stage" not in self.errors:
             self.err("deal.stage", "is required")
         currency = self.text(value.get("currency"), "deal.currency", 3)
         if currency is not None:
@@ -252,7 +252,7 @@ class _Parser:
         if value is None:
             return None
         subject = self.text(value.get("subject"), "task.subject", 255)
-        if not subject:
+        if not subject and "task.subject" not in self.errors:
             self.err("task.subject", "is required")
         return TaskOptions(subject=subject or "", due_date=self.date(value.get("due_date"), "task.due_date"),
                            owner_id=self.int_id(value.get("owner_id"), "task.owner_id"))

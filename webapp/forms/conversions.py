@@ -228,6 +228,10 @@ def options_from_form(form: ConversionForm, defaults: dict) -> tuple[dict, dict]
         if fields:
             deal["fields"] = fields
         body["deal"] = deal
+    lead_fields = {"custom." + f[12:]: form[f].data for f in form.custom_names("lead")
+                   if form[f].data not in (None, "", False)}
+    if lead_fields:
+        body["lead"] = {"fields": lead_fields}
     if form.create_task.data:
         body["task"] = {"subject": form.task_subject.data, "due_date": form.task_due_date.data,
                         "owner_id": _int(form.task_owner_id, errors)}
@@ -239,13 +243,6 @@ def field_name(form: ConversionForm, key: str) -> str | None:
     entity, _, rest = key.partition(".")
     if rest in ("action", "id"):
         return f"{entity}_choice"
-    if entity == "lead" and rest.startswith("custom."):
-        # A required lead field is filled through the same key on a target (C7.4).
-        for target in ("contact", "account", "deal"):
-            name = f"{target}_custom_{rest[7:]}"
-            if name in form:
-                return name
-        return None
     name = key.replace(".custom.", "_custom_").replace(".", "_")
     return name if name in form else None
 

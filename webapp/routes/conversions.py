@@ -73,10 +73,11 @@ def _defaults(lead: Lead) -> dict:
 
 def _custom_defs(lead: Lead, base) -> dict:
     """The custom fields to fill in the modal (C7.4): those required on account / contact / deal,
-    and those carrying a required lead field that is still empty (same key on the target)."""
+    and the lead's required ones that are still empty (posted as the options' "lead" part)."""
     lead_missing = {k[7:] for k in (base.missing.get("lead", []) if base else [])}
-    return {e: [f for f in custom_fields(db.session, e) if f.required or f.key in lead_missing]
-            for e in ("account", "contact", "deal")}
+    defs = {e: [f for f in custom_fields(db.session, e) if f.required] for e in ("account", "contact", "deal")}
+    defs["lead"] = [f for f in custom_fields(db.session, "lead") if f.key in lead_missing]
+    return defs
 
 
 def _base_plan(lead: Lead):
@@ -129,16 +130,6 @@ def _posted(lead: Lead):
     body, parse_errors = forms.options_from_form(form, defaults)
     errors.update(parse_errors)
     return base, defaults, form, body, errors
-
-
-def _blocked(base, body: dict):
-    """C4.8: the default plan's hidden-duplicates refusal also holds when the person picks
-    "Create new" explicitly (the engine only looks for duplicates on "auto")."""
-    if base is None or base.blocked is None:
-        return None
-    if any((body.get(e) or {}).get("action") == "create" for e in ("account", "contact")):
-        return base.blocked
-    return None
 
 
 def _preview_of(lead: Lead, body: dict | None) -> dict:
@@ -226,25 +217,15 @@ class view:
     reason = staticmethod(forms.reason_words)
 
     @staticmethod
-    def moves(plan) -> list[tuple[str, int, str]]:
-        """(what, how many, where to) for the preview (C6)."""
-        o, made = plan.options, {p.entity for p in plan.entities() if p.action != "none"}
-
-        def place(target: str) -> str:
-            if target in made:
-                return f"the {target}"
-            return "the contact" if "contact" in made else "the account"
-
-        if "deal" in made:
-            notes = "the deal (copies on the account and the contact)"
-        else:
-            notes = "the contact" if "contact" in made else "the account"
-        tags = sorted({place(t)[4:] for t in o.tags_to}) if o.tags_to else []
-        rows = [("notes", notes), ("attachments", place(o.attachments_to)),
-                ("activities", place(o.activities_to)), ("campaigns", place(o.activities_to)),
-                ("tags", ", ".join(f"the {t}" for t in tags) or "nowhere (they stay on the lead)"),
-                ("line_items", "the deal"), ("addresses", "the account")]
-        return [(view.count(what, plan.moves[what]), where) for what, where in rows if plan.moves.get(what, 0)]
+    def moves(plan) -> list[tuple[str, str]]:
+        """("3 notes", "the deal, the account (copy)") for the preview (C6, plan.destinations)."""
+        out = []
+        for what, n in plan.moves.items():
+            if not n:
+                continue
+            places = plan.destinations.get(what) or []
+            out.append((view.count(what, n), ", ".join(f"the {p}" for p in places) or "stay on the lead"))
+        return out
 
     @staticmethod
     def count(what: str, n: int) -> str:
@@ -302,9 +283,6 @@ def preview(lead_id: int):
         return refused
     base, _, form, body, errors = _posted(lead)
     context = {**_preview_of(lead, None if errors else body), "base": base}
-    blocked = _blocked(base, body)
-    if blocked is not None and context["plan"] is not None:
-        context["plan"].blocked = blocked
     if errors:
         context = {"plan": None, "errors": errors, "message": "Some options are not valid."}
     status = 422 if context["errors"] or context["message"] else 200
@@ -326,9 +304,6 @@ def create(lead_id: int):
         return _modal(lead, form, base, 422, preview={"plan": None, "errors": errors,
                                                       "message": "Some options are not valid."})
     try:
-        blocked = _blocked(base, body)
-        if blocked is not None:
-            raise blocked
         options = ConversionOptions.from_dict(body)
         conversion = executor.apply(db.session, current_user, lead.id, options,
                                     idempotency_key=form.idempotency_key.data or None)

@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, false, func, or_, select, tuple_
+from sqlalchemy import and_, case, exists, false, func, or_, select, tuple_, union
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import permissions
@@ -236,31 +238,79 @@ def _ids_condition(ids: list[int]):
     return Lead.id.in_(ids) if ids else false()
 
 
-def _search_condition(session, q: str):
-    """The search as a condition: the matching ids when they are few, else the prefix clause."""
+def _search_condition(session, q: str, count: bool = False):
+    """The search as (condition, drives): the matching ids when they are few (drives=True),
+    else the prefix clause; for a count (`count`), the union of the prefix ranges' ids."""
     keys = _search_keys(q)
     if not keys:
         # A query with no letter or digit ("!!!") matches nothing rather than everything.
-        return false()
-    ids = _bounded_ids(session, [select(Lead.id).where(_prefix(c, k)) for c, k in keys])
-    return _ids_condition(ids) if ids is not None else search_clause(q)
+        return false(), False
+    branches = [select(Lead.id).where(_prefix(c, k)) for c, k in keys]
+    ids = _bounded_ids(session, branches)
+    if ids is not None:
+        return _ids_condition(ids), True
+    if count:
+        # Counting every match: read the matches' ids from the prefix indexes and look only
+        # those up, instead of testing the prefixes on each of a million leads.
+        return Lead.id.in_(union(*branches)), True
+    return search_clause(q), False
 
 
 def _tag_condition(session, tag: str):
-    """Leads tagged `tag` (any case): the ids when they are few, else a per-row EXISTS probe.
+    """Leads tagged `tag` (any case) as (condition, drives): the ids when they are few, else
+    a per-row EXISTS probe.
 
     The tag's id is looked up first, so that both use ix_taggings_tag / the unique index
     instead of joining tags for every lead.
     """
     tag_ids = list(session.scalars(select(Tag.id).where(func.lower(Tag.name) == tag.lower())))
     if not tag_ids:
-        return false()
+        return false(), False
     taggings = select(Tagging.parent_id).where(Tagging.tag_id.in_(tag_ids), Tagging.parent_type == "lead")
     ids = _bounded_ids(session, [taggings])
     if ids is not None:
-        return _ids_condition(ids)
+        return _ids_condition(ids), True
     return exists().where(Tagging.parent_type == "lead", Tagging.parent_id == Lead.id,
-                          Tagging.tag_id.in_(tag_ids))
+                          Tagging.tag_id.in_(tag_ids)), False
+
+
+class _unindexed(FunctionElement):
+    """A column that SQLite must not look up through an index ("+column"); itself elsewhere."""
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column):
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(_unindexed)
+def _compile_unindexed(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_unindexed, "sqlite")
+def _compile_unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+def _without_indexes(clause):
+    """`clause` with the leads' columns unusable by SQLite's index choice.
+
+    When a few candidate ids drive a query, SQLite (no statistics) would still rather walk
+    ix_leads_list or ix_leads_owner_list in order, testing each lead against the ids: the 19 s
+    search that finds nothing. With the other conditions' columns written "+column" the only
+    access left is by rowid: the few rows, then a sort. PostgreSQL plans by cost: unchanged.
+    """
+    leads = Lead.__table__
+
+    def swap(element):
+        if getattr(element, "table", None) is leads and not isinstance(element, _unindexed):
+            return _unindexed(element)
+        return None
+
+    return replacement_traverse(clause, {}, swap)
 
 
 def _open_keys(session) -> list[str]:
@@ -272,8 +322,10 @@ def _text(value: str | None) -> str:
     return "".join(ch for ch in (value or "") if ch.isprintable()).strip()
 
 
-def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status: bool = False) -> list:
-    """SQL conditions for what `actor` may see under `filters` (any_status: board counts)."""
+def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status: bool = False,
+                   count: bool = False) -> list:
+    """SQL conditions for what `actor` may see under `filters` (any_status: board counts;
+    count: the conditions of a count, which must find every match, not a first page)."""
     q, tag, source = _text(filters.q)[:Q_MAX], _text(filters.tag), _text(filters.source)
     # "= false", not "IS false": PostgreSQL uses an index only for the former.
     clauses = [permissions.visible_clause(session, actor, Lead),
@@ -287,10 +339,12 @@ def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status
         clauses.append(Lead.owner_id == filters.owner_id)
     if source:
         clauses.append(Lead.lead_source == source)
-    if tag:
-        clauses.append(_tag_condition(session, tag))
-    if q:
-        clauses.append(_search_condition(session, q))
+    drivers = []
+    for condition, drives in ([_tag_condition(session, tag)] if tag else []) + (
+            [_search_condition(session, q, count)] if q else []):
+        (drivers if drives else clauses).append(condition)
+    if drivers:
+        return [_without_indexes(clause) for clause in clauses] + drivers
     return clauses
 
 
@@ -333,14 +387,19 @@ def list_leads(session, actor: User | None, filters: LeadFilters, sort: str = "c
     """One keyset page of the leads `actor` may see (never OFFSET: page 20,000 costs what
     page 1 costs). Raises InvalidCursor (400) and KeyError for an unknown sort."""
     columns, descending = SORTS[sort]
-    stmt = (select(Lead).where(*filter_clauses(session, actor, filters))
-            .options(selectinload(Lead.owner), selectinload(Lead.team)))
+    # Two steps: the page's ids (sorting, when a few candidate ids drive the query, only ids
+    # and keys: 35 -> 5 ms for 1,700 candidates), then those leads by primary key.
+    stmt = select(Lead.id).where(*filter_clauses(session, actor, filters))
     if cursor:
         after = decode_cursor(sort, cursor)
         key, values = tuple_(*columns), tuple_(*after)
         stmt = stmt.where(key < values if descending else key > values)
     stmt = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(limit + 1)
-    leads = list(session.scalars(stmt).unique())
+    ids = list(session.scalars(stmt))
+    rows = session.scalars(select(Lead).where(Lead.id.in_(ids))
+                           .options(selectinload(Lead.owner), selectinload(Lead.team))) if ids else []
+    by_id = {lead.id: lead for lead in rows}
+    leads = [by_id[i] for i in ids]
     more = len(leads) > limit
     leads = leads[:limit]
     return Page(leads, encode_cursor(sort, leads[-1]) if more else None)
@@ -382,6 +441,6 @@ def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str
             stmt = stmt.where(lead_counts.c.owner_id == filters.owner_id)
         return {status: int(n) for status, n in session.execute(stmt)}
     stmt = (select(Lead.status, func.count())
-            .where(*filter_clauses(session, actor, filters, any_status=True))
+            .where(*filter_clauses(session, actor, filters, any_status=True, count=True))
             .group_by(Lead.status))
     return dict(session.execute(stmt).all())

@@ -15,7 +15,7 @@ from webapp.models import CustomField, CustomFieldValue
 def convert(db):
     """convert(actor, lead, **options_dict) -> Conversion, committed (like a route would)."""
 
-    def run(actor, lead, key=None, **body):
+    def run(actor, lead, /, key=None, **body):
         try:
             conversion = apply(db.session, actor, lead.id, ConversionOptions.from_dict(body), key)
         except Exception:
@@ -31,7 +31,7 @@ def convert(db):
 def preview(db):
     """preview(actor, lead, **options_dict) -> ConversionPlan (nothing written)."""
 
-    def run(actor, lead, **body):
+    def run(actor, lead, /, **body):
         return plan(db.session, actor, lead.id, ConversionOptions.from_dict(body))
 
     return run

@@ -175,6 +175,23 @@ def test_api_201_shape(make_lead, make_contact, db, sales, users):
     assert set(body["moved"]) >= {"notes", "attachments", "activities", "campaigns"}
 
 
+def test_api_timestamps_carry_their_offset(make_lead, db, sales):
+    """api.md: ISO 8601 with offset, also when the database hands back naive datetimes (SQLite)."""
+    from datetime import UTC, datetime
+
+    c = apply(db.session, sales, make_lead(owner_id=sales.id).id, ConversionOptions())
+    db.session.commit()
+    db.session.expire_all()
+    c = db.session.get(Conversion, c.id)
+    c.reverted_at = datetime(2026, 11, 23, 10, 0)  # naive, as SQLite returns it
+    body = conversion_as_dict(c)
+    assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
+    assert body["reverted_at"] == "2026-11-23T10:00:00+00:00"
+    c.reverted_at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert conversion_as_dict(c)["reverted_at"] == "2026-11-23T10:00:00+00:00"
+    db.session.rollback()
+
+
 def test_api_dry_run_shape_writes_nothing(make_lead, make_contact, db, sales, preview):
     contact = make_contact(first_name="X", last_name="Y", email="charles.s@zylker.com", phone=None)
     lead = make_lead(owner_id=sales.id, phone="0123")

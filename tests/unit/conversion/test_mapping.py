@@ -132,3 +132,9 @@ def test_c3_2_stored_mapping_applies(db, make_lead, convert, users):
     c = convert(users["sales"], make_lead(owner_id=users["sales"].id, title="CEO", description=None))
     contact = db.session.get(Contact, c.contact_id)
     assert contact.description == "Zylker Inc." and contact.title is None
+
+
+def test_c3_2_search_keys_are_never_mapped(db):
+    """Columns the database keeps (name_rev_norm, the other *_norm keys) are not lead fields to map."""
+    sources = source_fields(db.session)
+    assert not {k for k in sources if k.endswith("_norm") or k == "phone_e164"}

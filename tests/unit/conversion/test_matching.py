@@ -380,3 +380,53 @@ def test_c4_8_linking_a_hidden_record_is_not_found(restricted, users, make_lead,
     lead = make_lead(**LEAD, owner_id=restricted.id)
     with pytest.raises(RecordNotFound):
         preview(restricted, lead, contact={"action": "link", "id": hidden.id})
+
+
+@pytest.mark.parametrize("body", [
+    {"contact": {"action": "create"}},
+    {"contact": {"action": "create"}, "account": {"action": "create"}},
+], ids=["contact create", "both create"])
+def test_c4_8_explicit_create_still_refused_over_hidden_contact(body, restricted, users, make_lead, make_contact,
+                                                                convert, preview, db):
+    """"Create new contact" must not create the very duplicate C4.8 forbids (request from h7)."""
+    make_contact(first_name="X", last_name="Y", email="charles.s@zylker.com", owner_id=users["admin"].id)
+    lead = make_lead(**LEAD, owner_id=restricted.id)
+    with pytest.raises(DuplicatesHidden) as e:
+        convert(restricted, lead, **body)
+    assert "contacts" in e.value.message and db.session.query(Contact).count() == 1
+    p = preview(restricted, lead, interactive=True, **body)
+    assert p.blocked is not None and p.candidates["contact"] == []
+
+
+@pytest.mark.parametrize("body", [
+    {"account": {"action": "create"}},
+    {"contact": {"action": "create"}, "account": {"action": "create"}},
+], ids=["account create", "both create"])
+def test_c4_8_explicit_create_still_refused_over_hidden_account(body, restricted, users, make_lead, make_account,
+                                                                convert, db):
+    make_account(name="ZYLKER", owner_id=users["admin"].id)
+    lead = make_lead(**LEAD, owner_id=restricted.id)
+    with pytest.raises(DuplicatesHidden) as e:
+        convert(restricted, lead, **body)
+    assert "accounts" in e.value.message and db.session.query(Account).count() == 1
+
+
+def test_c4_8_explicit_create_beside_a_visible_match_is_the_person_choice(restricted, make_lead, make_contact,
+                                                                         convert, preview, db):
+    """A visible duplicate is shown, but "create" means create: no refusal, no merge."""
+    mine = make_contact(first_name="X", last_name="Y", email="charles.s@zylker.com", owner_id=restricted.id)
+    lead = make_lead(**LEAD, owner_id=restricted.id)
+    p = preview(restricted, lead, contact={"action": "create"})
+    assert p.blocked is None and p.contact.action == "created"
+    assert [c.id for c in p.candidates["contact"]] == [mine.id]
+    c = convert(restricted, lead, contact={"action": "create"})
+    assert c.contact_id != mine.id and db.session.query(Contact).count() == 2
+
+
+def test_c4_8_create_without_company_does_not_look_for_accounts(restricted, users, make_lead, make_account,
+                                                                preview):
+    """C2.1: no company, no account to create, so a hidden account cannot block."""
+    make_account(name="ZYLKER", owner_id=users["admin"].id)
+    lead = make_lead(**{**LEAD, "company": None}, owner_id=restricted.id)
+    p = preview(restricted, lead, account={"action": "create"})
+    assert p.blocked is None and p.account.action == "none"

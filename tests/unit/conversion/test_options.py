@@ -86,3 +86,29 @@ def test_every_error_is_reported_at_once():
 def test_body_must_be_an_object(body):
     with pytest.raises(InvalidOptions):
         ConversionOptions.from_dict(body)
+
+
+@pytest.mark.parametrize("amount,expected", [
+    (Decimal("1250.5"), Decimal("1250.50")), (Decimal("0"), Decimal("0.00")), (1250, Decimal("1250.00")),
+    ("1250.00", Decimal("1250.00")), (Decimal("1E+3"), Decimal("1000.00")),
+])
+def test_decimal_and_int_amounts_are_accepted(amount, expected):
+    """The API parses JSON fractions as Decimal: they come in as such, exactly (request 4)."""
+    o = ConversionOptions.from_dict({"deal": {"stage": "Won", "amount": amount}})
+    assert o.deal.amount == expected and str(o.deal.amount) == str(expected)
+
+
+@pytest.mark.parametrize("amount", [Decimal("1.005"), Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"),
+                                    Decimal("-1"), Decimal("1e14")])
+def test_c7_5_bad_decimal_amounts_are_refused(amount):
+    with pytest.raises(InvalidOptions) as e:
+        ConversionOptions.from_dict({"deal": {"stage": "Won", "amount": amount}})
+    assert "deal.amount" in e.value.errors
+
+
+def test_decimal_field_values_are_accepted_and_stored_as_text():
+    import json
+
+    o = ConversionOptions.from_dict({"account": {"fields": {"annual_revenue": Decimal("10.5"), "employees": 3}}})
+    assert o.account.fields == {"annual_revenue": Decimal("10.5"), "employees": 3}
+    assert json.loads(json.dumps(o.to_dict()))["account"]["fields"] == {"annual_revenue": "10.5", "employees": 3}

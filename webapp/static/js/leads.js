@@ -41,6 +41,13 @@
     } else if (event.key === "Enter") {
       event.preventDefault();
       window.location.assign(row.dataset.href);
+    } else if (event.key === "c") {
+      // The row's last-step action: open the conversion modal (C8.3).
+      const convert = row.querySelector(".cell-actions a");
+      if (convert) {
+        event.preventDefault();
+        convert.click();
+      }
     }
   });
 
