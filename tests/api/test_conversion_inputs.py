@@ -94,8 +94,8 @@ def test_openapi_documents_the_lead_part(client):
 def test_json_fractions_stay_exact(client, db, tokens, sales_lead):  # noqa: F811
     """Request 4: JSON numbers arrive as Decimal and are used as such (0.1 + 0.2 stays 0.30)."""
     response = raw_post(client, tokens["sales"], (
-        '{"lead_id": %d, "deal": {"stage": "Qualification", "amount": 1250.1, "currency": "EUR"},'
-        ' "account": {"fields": {"annual_revenue": 0.30}}}' % sales_lead.id))
+        f'{{"lead_id": {sales_lead.id}, "deal": {{"stage": "Qualification", "amount": 1250.1, "currency": "EUR"}},'
+        ' "account": {"fields": {"annual_revenue": 0.30}}}'))
     assert response.status_code == 201, response.get_data(as_text=True)
     body = response.get_json()
     assert db.session.get(Deal, body["deal"]["id"]).amount == Decimal("1250.10")
@@ -114,7 +114,7 @@ def test_json_fractions_stay_exact(client, db, tokens, sales_lead):  # noqa: F81
 def test_c7_5_lone_surrogates_are_422_not_500(client, db, tokens, sales_lead, fragment, field):  # noqa: F811
     """Valid JSON, but no database (and not the schema validator) can encode a lone surrogate."""
     before = counts(db)
-    response = raw_post(client, tokens["sales"], '{"lead_id": %d, %s}' % (sales_lead.id, fragment))
+    response = raw_post(client, tokens["sales"], f'{{"lead_id": {sales_lead.id}, {fragment}}}')
     assert_error(response, 422, field)
     assert counts(db) == before
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import csrf_token_from
-from webapp.models import Lead, LeadStatus, TimelineEvent
+from webapp.models import Lead, LeadStatus, TimelineEvent, User
 from webapp.services.leads import (
     InvalidStatus,
     LeadFilters,
@@ -364,3 +364,29 @@ def test_counts_without_search_are_read_from_the_counters(db, users, make_lead, 
     # A search counts the leads themselves.
     assert sum(status_counts(db.session, users[role], LeadFilters(q="charles")).values()) == (
         2 if role in ("admin", "viewer") else 1)
+
+
+def test_a_migrated_database_keeps_the_counts_too(tmp_path):
+    """The triggers are DDL that autogenerate does not see: the migration must create them
+    (create_lead_count_triggers + rebuild_lead_counts), or every board count stays 0."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db as _db
+    from webapp.reference import ensure_reference_data
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x",
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.sqlite3'}"})
+    with app.app_context():
+        upgrade()
+        ensure_reference_data(_db.session)
+        _db.session.add(Lead(first_name="Ann", status="contacted"))
+        _db.session.commit()
+        admin = _db.session.scalar(select(User).where(User.role_key == "admin"))
+        if admin is None:  # reference data makes roles, not users
+            admin = User(email="a@example.test", name="A", role_key="admin", password_hash="!")
+            _db.session.add(admin)
+            _db.session.commit()
+        assert status_counts(_db.session, admin, LeadFilters()) == {"contacted": 1}
+        _db.session.remove()
+        _db.engine.dispose()

@@ -8,18 +8,30 @@ Public interface
 ----------------
 options.py
     ConversionOptions(account: EntityChoice, contact: EntityChoice, deal: DealOptions | None,
-    task: TaskOptions | None, attachments_to="contact"|"account"|"deal",
+    task: TaskOptions | None, lead: LeadFields, attachments_to="contact"|"account"|"deal",
     activities_to="contact"|"account", tags_to=["contact", "deal"], owner_id, dry_run,
     interactive). EntityChoice(action="auto"|"create"|"link"|"none", id, parent_id (account
     only), fields). DealOptions(name, pipeline_id, stage, amount: Decimal, currency,
     closing_date: date, contact_role, campaign_id, owner_id, fields). TaskOptions(subject,
-    due_date, owner_id).
+    due_date, owner_id). LeadFields(fields) (C7.4): lead fields to fill from the conversion form,
+    {"industry": "IT", "custom.vat": "FR1"}, for required lead fields that no target receives.
     ConversionOptions.from_dict(body) parses exactly the JSON body of POST
     /api/v1/lead-conversions (api.md; "lead_id" is ignored, "interactive" is accepted for
     the modal) and raises InvalidOptions(errors={"deal.stage": ["is required"], ...}).
     `fields` hold standard keys ("last_name") and custom ones, either as {"custom":
     {"vat": ...}} or flat "custom.vat"; they override / complete the mapped values.
-    options.to_dict() is the canonical JSON form (stored, hashed for idempotency).
+    The body's "lead": {"fields": {...}} part (same two spellings) fills LeadFields: validated like
+    a lead edit (standard lead columns by type and length, except owner_id; custom ones through
+    records.validate_custom), written on the lead first (the executor's write_lead step, in the
+    same transaction), mapped and matched as the lead's own values, listed in fields_written
+    ["lead"] and recorded with what they replaced in Conversion.previous_values["lead"] for the
+    revert; a filled required lead field leaves plan.missing["lead"].
+    Numbers may be int, float or Decimal (the API parses JSON fractions as Decimal; amounts stay
+    exact). Input no column can hold is an InvalidOptions (422), never a database error: ids
+    above 2**31-1 ("is out of range"), Integer column values outside 0..2**31-1, money outside
+    0..1e13, text with NUL characters or lone surrogates (normalize.text_problem).
+    options.to_dict() is the canonical JSON form (stored, hashed for idempotency; "lead" appears
+    only when it holds fields, so older requests keep their hash).
 
 errors.py
     ConversionError(message, errors: {field: [reasons]}, code) with .http_status and
@@ -28,7 +40,8 @@ errors.py
     .conversion_id, included in as_dict()), IdempotencyConflict (409), MissingRequired (422,
     errors like {"contact.last_name": ["is required"], "lead.custom.vat": [...]}),
     InvalidOptions (422, e.g. {"contact.phone": [...], "deal.amount": [...]}),
-    RecordNotFound (404). Error keys are "<entity>.<field>" / "<entity>.custom.<key>".
+    RecordNotFound (404). Error keys are "<entity>.<field>" / "<entity>.custom.<key>" (entity
+    "lead" for the lead part).
 
 planner.py
     plan(session, actor, lead_id, options) -> ConversionPlan. Reads only. Raises
@@ -43,24 +56,32 @@ planner.py
     record gets: {field: value}, custom as "custom.<key>"), fills (what a merged record's
     EMPTY fields receive, C3.5), read_only (C7.3)), candidates {"account": [Candidate(id,
     name, reason)], "contact": [...]} (visible records only, C4.8; best first), moves
-    {"notes", "attachments", "activities", "campaigns", "tags", "line_items"} counts,
+    {"notes", "attachments", "activities", "campaigns", "tags", "line_items", "addresses"} counts,
+    destinations (where each of those kinds goes, in words: {"notes": ["deal", "account (copy)",
+    "contact (copy)"], "activities": ["contact", "deal (open ones)"], "tags": ["contact", "deal"],
+    ...}; [] = stays on the lead; computed by transfer.py's own placement functions, so the
+    preview cannot disagree with the moves), lead_values (the validated LeadFields),
     missing, warnings (sentences, e.g. the mapping drops the lead source C6.6),
-    blocked (a DuplicatesHidden for an interactive plan, else None).
+    blocked (a DuplicatesHidden for an interactive plan, else None). C4.8 holds for an explicit
+    "create" too: hidden matches are looked for and block it (visible ones are the person's
+    choice and are only offered as candidates).
     plan.as_dict() -> the dry-run response of api.md (id null, dry_run true, account /
-    contact / deal / task {id, action, reason}, fields_written, not_updated, moved,
-    candidates).
+    contact / deal / task {id, action, reason}, fields_written (with "lead" when LeadFields
+    are given), not_updated, moved, candidates).
 
 executor.py
     apply(session, actor, lead_id, options, idempotency_key=None) -> Conversion (added and
-    flushed, not committed). Runs the named steps resolve, write_account, write_contact,
-    write_deal, write_task, transfer, record, mark_converted. Raises everything plan()
+    flushed, not committed). Runs the named steps resolve, write_lead, write_account,
+    write_contact, write_deal, write_task, transfer, record, mark_converted. An idempotency key
+    must be 1-255 characters of text (else InvalidOptions). Raises everything plan()
     raises plus MissingRequired, IdempotencyConflict and AlreadyConverted (also when a
     concurrent conversion won: the caller must roll back). With options.dry_run use
     plan() instead. The same idempotency key with the same request returns the first
     Conversion, writing nothing.
 
 serialize.py
-    conversion_as_dict(conversion) -> the 201 response shape of api.md.
+    conversion_as_dict(conversion) -> the 201 response shape of api.md; timestamps ISO 8601 with
+    offset (naive ones, as SQLite returns them, are UTC).
 
 mapping.py
     DEFAULT_MAPPING (C3.1 as data: {"account": {lead_field: account_field}, "contact": ...,

@@ -96,10 +96,10 @@ def test_c7_3_a_read_only_link_gets_no_tags(full_lead, make_contact, preview, co
 
 
 def test_destinations_is_a_pure_function():
-    class O:
+    class Options:
         attachments_to, activities_to, tags_to = "deal", "account", ["account", "deal"]
 
-    assert destinations({"contact"}, {"contact"}, O) == {
+    assert destinations({"contact"}, {"contact"}, Options) == {
         "notes": ["contact"], "attachments": ["contact"], "activities": ["contact"], "campaigns": ["contact"],
         "tags": ["contact"], "line_items": [], "addresses": []}
-    assert destinations(set(), set(), O)["notes"] == []
+    assert destinations(set(), set(), Options)["notes"] == []
