@@ -94,17 +94,22 @@ def custom_fields(session, entity: str) -> list[CustomField]:
     ))
 
 
+def parse_bool(raw) -> bool:
+    """A checkbox value from JSON or a form ("true", "on", "0"...); raises ValueError."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return raw.lower() in ("true", "1", "yes", "on")
+    raise ValueError("must be true or false")
+
+
 def parse_custom_value(field: CustomField, raw):
     """The typed value for a custom field, or None when empty; raises ValueError with the reason."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     kind = field.type
     if kind == "checkbox":
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return raw.lower() in ("true", "1", "yes", "on")
-        raise ValueError("must be true or false")
+        return parse_bool(raw)
     if kind in ("number", "decimal"):
         if isinstance(raw, bool):
             raise ValueError("must be a number")

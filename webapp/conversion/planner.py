@@ -30,7 +30,7 @@ from ..models import (
     Task,
     User,
 )
-from ..records import get_custom, validate_custom
+from ..records import get_custom, parse_bool, validate_custom
 from .errors import (
     AlreadyConverted,
     ConversionDenied,
@@ -602,11 +602,7 @@ def _typed(spec, raw):
         return None
     kind = spec.kind
     if kind == "checkbox":
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-            return raw.lower() in ("true", "1", "yes", "on")
-        raise ValueError("must be true or false")
+        return parse_bool(raw)
     if kind in ("number", "decimal") or kind.startswith("lookup:"):
         if isinstance(raw, bool):
             raise ValueError("must be a number")
