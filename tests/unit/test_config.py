@@ -1,0 +1,45 @@
+"""Configuration from the environment: SQLite by default, PostgreSQL by DATABASE_URL, secrets."""
+
+import pytest
+
+from webapp import config
+
+
+def test_default_database_is_sqlite_in_the_instance_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("CRM_ENV", raising=False)
+    monkeypatch.delenv("FLASK_ENV", raising=False)
+    settings = config.load(str(tmp_path))
+    assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    assert settings["SESSION_COOKIE_HTTPONLY"] and settings["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"])
+def test_database_url_switches_to_postgresql_with_psycopg(tmp_path, monkeypatch, url):
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert config.load(str(tmp_path))["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/db"
+
+
+def test_development_secret_is_generated_once_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("CRM_ENV", raising=False)
+    monkeypatch.delenv("FLASK_ENV", raising=False)
+    first = config.load(str(tmp_path))["SECRET_KEY"]
+    assert len(first) >= 32
+    assert config.load(str(tmp_path))["SECRET_KEY"] == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("CRM_ENV", "production")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        config.load(str(tmp_path))
+
+
+def test_production_with_secret_key_sets_secure_cookies(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("CRM_ENV", "production")
+    settings = config.load(str(tmp_path))
+    assert settings["SECRET_KEY"] == "s3cret" and settings["SESSION_COOKIE_SECURE"]
