@@ -53,6 +53,11 @@ def _existing(path: Path) -> tuple[int, int, int] | None:
         return None
     try:
         with sqlite3.connect(path) as conn:
+            # A database built before a schema change is rebuilt rather than failing with 500s.
+            for table in db.metadata.sorted_tables:
+                have = {row[1] for row in conn.execute(f"pragma table_info({table.name})")}
+                if {c.name for c in table.columns} - have:
+                    return None
             return tuple(conn.execute(f"select count(*) from {t}").fetchone()[0]
                          for t in ("leads", "contacts", "accounts"))
     except sqlite3.DatabaseError:
