@@ -35,7 +35,7 @@ from faker import Faker
 from lists import SOURCES, TAGS, _pools, _users
 from sqlalchemy import insert, select
 
-from webapp.conversion.normalize import norm_email
+from webapp.normalize import norm_email
 from webapp.extensions import db
 from webapp.models import Account, ApiToken, Contact, Lead, Note, Tag, Tagging, User
 from webapp.reference import ensure_reference_data

@@ -27,7 +27,7 @@ from faker import Faker
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.schema import CreateIndex
 
-from webapp.conversion.normalize import (
+from webapp.normalize import (
     LEGAL_FORMS,
     norm_company,
     norm_email,

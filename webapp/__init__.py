@@ -90,9 +90,11 @@ def register_cli(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
+    from . import errors
     from .routes.errors import register
 
     register(app)
+    errors.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -77,6 +77,46 @@ def team_user_ids(session, user: User) -> set[int]:
     return ids
 
 
+def assignable_owners_clause(session, actor: User):
+    """SQL on User: the active users `actor` may hand a record to — anyone (scope all), their
+    team and reports (team), or only themselves (own). Forms list these; services check them."""
+    clause = User.active.is_(True)
+    scope = _scope(actor)
+    if scope == "own":
+        return clause & (User.id == actor.id)
+    if scope == "team":
+        return clause & User.id.in_(team_user_ids(session, actor))
+    return clause
+
+
+def owner_problem(session, actor: User, owner_id: int | None, current_owner_id: int | None = None):
+    """Why `actor` may not make `owner_id` the owner, as an errors.Problem, or None.
+
+    Keeping the record's current owner is always allowed (editing other fields of a record
+    owned by someone else is not a re-assignment)."""
+    from .errors import Problem
+
+    if owner_id is None or owner_id == current_owner_id:
+        return None
+    user = session.get(User, owner_id)
+    if user is None or not user.active:
+        return Problem("no_user", id=owner_id)
+    if owner_id == actor.id or session.scalar(select(User.id).where(
+            User.id == owner_id, assignable_owners_clause(session, actor))) is not None:
+        return None
+    return Problem("owner_not_allowed_team" if _scope(actor) == "team" else "owner_not_allowed")
+
+
+def check_owner(session, actor: User, owner_id: int | None, current_owner_id: int | None = None,
+                field: str = "owner_id") -> None:
+    """Raises errors.Invalid on `field` when `actor` may not assign `owner_id` (see owner_problem)."""
+    problem = owner_problem(session, actor, owner_id, current_owner_id)
+    if problem is not None:
+        from .errors import Invalid
+
+        raise Invalid.on(field, problem)
+
+
 def _owned_clause(session, user: User, model):
     """SQL: the records of `model` within the user's edit scope."""
     scope = _scope(user)

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, select
 
-from .conversion.normalize import norm_email, text_problem, words
+from .normalize import norm_email, text_problem, words
 from .models import CustomField, CustomFieldValue, Tag, Tagging
 
 TAG_MAX = 60
@@ -155,7 +155,7 @@ def _norm(field: CustomField, value) -> str | None:
     if field.type == "email":
         return norm_email(value)
     if field.type == "phone":
-        from .conversion.normalize import norm_phone
+        from .normalize import norm_phone
 
         return norm_phone(value) or " ".join(words(value))
     return " ".join(words(str(value)))[:255] or str(value)[:255]

@@ -19,7 +19,7 @@ from pathlib import Path
 from faker import Faker
 from sqlalchemy import func, select
 
-from .conversion.normalize import LEGAL_FORMS, words
+from .normalize import LEGAL_FORMS, words
 from .models import (
     Account,
     Address,

@@ -28,7 +28,7 @@ from ..models import (
 )
 from ..records import get_custom, set_custom
 from .errors import AlreadyConverted, IdempotencyConflict, InvalidOptions
-from .normalize import text_problem
+from ..normalize import text_problem
 from .options import ConversionOptions
 from .planner import ConversionPlan, EntityPlan, _jsonable, plan
 from .transfer import Targets, Transfer, transfer_all

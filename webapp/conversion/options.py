@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from .errors import InvalidOptions
-from .normalize import text_problem
+from ..normalize import text_problem
 
 ACTIONS = ("auto", "create", "link", "none")
 TARGETS = ("contact", "account", "deal")

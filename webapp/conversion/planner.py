@@ -50,7 +50,7 @@ from .mapping import (
     load_mapping,
 )
 from .matching import Match, Matcher, Matches
-from .normalize import norm_company, norm_email, norm_name, text_problem
+from ..normalize import norm_company, norm_email, norm_name, text_problem
 from .options import INT_MAX, ConversionOptions
 from .transfer import destinations
 
@@ -644,7 +644,7 @@ def _typed(spec, raw):
         except EmailNotValidError as e:
             raise ValueError(str(e)) from None
     if kind == "phone":
-        from .normalize import norm_phone
+        from ..normalize import norm_phone
 
         if norm_phone(value) is None:
             raise ValueError("is not a valid phone number")

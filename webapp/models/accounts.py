@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..conversion.normalize import norm_company, norm_phone, region_for
+from ..normalize import norm_company, norm_phone, region_for
 from ..extensions import db
 from .base import Money, Timestamps
 from .users import Team, User

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..conversion.normalize import norm_email, norm_name, norm_phone, region_for
+from ..normalize import norm_email, norm_name, norm_phone, region_for
 from ..extensions import db
 from .accounts import Account
 from .base import Timestamps

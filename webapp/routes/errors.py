@@ -34,6 +34,19 @@ def error_response(status: int, message: str | None = None):
     return render_template(template, status=status, message=message), status
 
 
+def render_domain_error(e):
+    """A DomainError from any service or the conversion core: nothing is kept, the reason is shown."""
+    from ..extensions import db
+
+    db.session.rollback()
+    if wants_json():
+        return jsonify(e.as_dict()), e.status
+    from ..htmx import is_htmx
+
+    template = "errors/_error.html" if is_htmx() else "errors/error.html"
+    return render_template(template, status=e.status, message=e.message, errors=e.errors), e.status
+
+
 def register(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e):

@@ -17,39 +17,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from .. import permissions
+from ..errors import Forbidden, Invalid, NotFound, ReadOnlyRecord
 from ..models import RECORD_MODELS, Attachment, Lead, Note, Task, User, record_event
 
 NOTE_MAX = 10_000
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-
-
-class ActivityError(Exception):
-    """A refused activity change; `http_status` tells a route what to answer."""
-
-    http_status = 400
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class NotFound(ActivityError):
-    http_status = 404
-
-
-class Forbidden(ActivityError):
-    http_status = 403
-
-
-class ReadOnlyRecord(ActivityError):
-    """The parent is a converted lead: archived and read-only (C1.4)."""
-
-    http_status = 409
-
-
-class Invalid(ActivityError):
-    http_status = 422
 
 
 def converted_message(lead: Lead) -> str:
@@ -102,9 +74,9 @@ def add_note(session, actor: User, parent, body: str) -> Note:
     check_add(session, actor, parent, "note")
     body = (body or "").strip()
     if not body:
-        raise Invalid("Write something first.", "body")
+        raise Invalid.on("body", "Write something first.")
     if len(body) > NOTE_MAX:
-        raise Invalid(f"A note is at most {NOTE_MAX} characters.", "body")
+        raise Invalid.on("body", f"A note is at most {NOTE_MAX} characters.")
     lock_if_lead(session, parent)
     parent_type = type_of(parent)
     note = Note(body=body, parent_type=parent_type, parent_id=parent.id, author_id=actor.id)
@@ -121,12 +93,12 @@ def add_task(session, actor: User, parent, subject: str, due_date: date | None =
     check_add(session, actor, parent, "task")
     subject = (subject or "").strip()
     if not subject:
-        raise Invalid("Give the task a subject.", "subject")
+        raise Invalid.on("subject", "Give the task a subject.")
     if len(subject) > 255:
-        raise Invalid("A subject is at most 255 characters.", "subject")
+        raise Invalid.on("subject", "A subject is at most 255 characters.")
     owner = session.get(User, owner_id) if owner_id is not None else actor
     if owner is None or not owner.active:
-        raise Invalid("Choose an active user.", "owner_id")
+        raise Invalid.on("owner_id", "Choose an active user.")
     lock_if_lead(session, parent)
     parent_type = type_of(parent)
     task = Task(subject=subject, due_date=due_date, owner_id=owner.id, kind=kind, status="open",
@@ -212,10 +184,10 @@ def store_attachment(session, actor: User, parent, stream, filename: str | None,
             while chunk := stream.read(64 * 1024):
                 size += len(chunk)
                 if max_size is not None and size > max_size:
-                    raise Invalid("The file is too large.", "file")
+                    raise Invalid.on("file", "The file is too large.")
                 out.write(chunk)
         if size == 0:
-            raise Invalid("The file is empty.", "file")
+            raise Invalid.on("file", "The file is empty.")
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -23,14 +23,8 @@ from ..models import (
     record_event,
 )
 from ..records import set_custom, set_tags
-from .activities import (
-    Forbidden,
-    Invalid,
-    NotFound,
-    ReadOnlyRecord,
-    converted_message,
-    lock_if_lead,
-)
+from ..errors import Forbidden, Invalid, NotFound, ReadOnlyRecord
+from .activities import converted_message, lock_if_lead
 
 # Lead columns a form or the API may write (status is handled by change_status).
 LEAD_FIELDS = (
@@ -62,7 +56,7 @@ def _check_owner(session, actor: User, owner_id: int | None) -> None:
         return
     owner = session.get(User, owner_id)
     if owner is None or not owner.active:
-        raise Invalid("Choose an active user.", "owner_id")
+        raise Invalid.on("owner_id", "Choose an active user.")
 
 
 def create_lead(session, actor: User, values: dict, status: str | None = None,
@@ -71,7 +65,7 @@ def create_lead(session, actor: User, values: dict, status: str | None = None,
     if not permissions.can_create(actor, "lead"):
         raise Forbidden("Your role may not create leads.")
     if not (values.get("last_name") or values.get("company")):
-        raise Invalid("A lead needs a last name or a company.", "last_name")
+        raise Invalid.on("last_name", "A lead needs a last name or a company.")
     values = {"owner_id": actor.id, **values}
     _check_owner(session, actor, values["owner_id"])
     lead = Lead(status=status or "new")
@@ -97,7 +91,7 @@ def update_lead(session, actor: User, lead: Lead, values: dict, status: str | No
         raise Forbidden("You may not edit this lead.")
     merged = {name: values.get(name, getattr(lead, name)) for name in ("last_name", "company")}
     if not (merged["last_name"] or merged["company"]):
-        raise Invalid("A lead needs a last name or a company.", "last_name")
+        raise Invalid.on("last_name", "A lead needs a last name or a company.")
     if "owner_id" in values:
         _check_owner(session, actor, values["owner_id"])
     changed = _apply(lead, values)
@@ -135,10 +129,10 @@ def add_address(session, actor: User, lead: Lead, type_: str, **fields) -> Addre
     """Add a typed address (billing, delivery, default; C9.5) to a lead."""
     _editable(session, actor, lead)
     if type_ not in ADDRESS_TYPES:
-        raise Invalid("Choose billing, delivery or default.", "type")
+        raise Invalid.on("type", "Choose billing, delivery or default.")
     fields = {k: v for k, v in fields.items() if k in ("street", "city", "state", "postal_code", "country")}
     if not any(fields.values()):
-        raise Invalid("Fill at least one line of the address.", "street")
+        raise Invalid.on("street", "Fill at least one line of the address.")
     address = Address(parent_type="lead", parent_id=lead.id, type=type_, **fields)
     session.add(address)
     session.flush()
@@ -162,12 +156,12 @@ def add_to_campaign(session, actor: User, lead: Lead, campaign_id: int, member_s
     _editable(session, actor, lead)
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise Invalid("Choose a campaign from the list.", "campaign_id")
+        raise Invalid.on("campaign_id", "Choose a campaign from the list.")
     exists = session.scalar(select(CampaignMember.id).where(
         CampaignMember.campaign_id == campaign.id, CampaignMember.parent_type == "lead",
         CampaignMember.parent_id == lead.id))
     if exists:
-        raise Invalid("The lead is already in this campaign.", "campaign_id")
+        raise Invalid.on("campaign_id", "The lead is already in this campaign.")
     member = CampaignMember(campaign=campaign, parent_type="lead", parent_id=lead.id,
                             member_status=member_status)
     session.add(member)
@@ -194,9 +188,9 @@ def add_line_item(session, actor: User, lead: Lead, product_id: int, quantity: D
     _editable(session, actor, lead)
     product = session.get(Product, product_id)
     if product is None:
-        raise Invalid("Choose a product from the list.", "product_id")
+        raise Invalid.on("product_id", "Choose a product from the list.")
     if quantity is None or quantity <= 0:
-        raise Invalid("The quantity must be more than 0.", "quantity")
+        raise Invalid.on("quantity", "The quantity must be more than 0.")
     price = product.unit_price if unit_price is None else unit_price
     line = LineItem(parent_type="lead", parent_id=lead.id, product=product,
                     quantity=Decimal(quantity).quantize(Decimal("0.01")), unit_price=_money(price),

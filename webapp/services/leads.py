@@ -20,41 +20,10 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import permissions
-from ..conversion.normalize import norm_company, norm_email, norm_name
+from ..errors import BadRequest, Forbidden, Invalid, ReadOnlyRecord
+from ..normalize import norm_company, norm_email, norm_name
 from ..models import Lead, LeadStatus, Tag, Tagging, User, record_event
 from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT, lead_counts
-
-
-class LeadChangeError(Exception):
-    """A refused lead change; `http_status` tells a route what to answer, `field` where to show it."""
-
-    http_status = 400
-    code = "bad_request"
-    field: str | None = None
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class LeadNotEditable(LeadChangeError):
-    http_status = 403
-    code = "forbidden"
-
-
-class LeadIsConverted(LeadChangeError):
-    """C1.4: a converted lead is archived and read-only."""
-
-    http_status = 409
-    code = "conflict"
-
-
-class InvalidStatus(LeadChangeError):
-    """An unknown status, or the converted one (only a conversion may set it)."""
-
-    http_status = 422
-    code = "invalid"
-    field = "status"
 
 
 @dataclass(frozen=True)
@@ -84,16 +53,16 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
         select(Lead.converted).where(Lead.id == lead.id).with_for_update()
     ).scalar()
     if lead.converted or converted:
-        raise LeadIsConverted("This lead was converted: it is read-only and its status cannot change.")
+        raise ReadOnlyRecord("This lead was converted: it is read-only and its status cannot change.")
     if not permissions.can_edit(session, actor, lead):
-        raise LeadNotEditable("You may not change the status of this lead.")
+        raise Forbidden("You may not change the status of this lead.")
     if not isinstance(new_status, str) or not new_status.strip():
-        raise InvalidStatus("Choose a status.")
+        raise Invalid.on("status", "Choose a status.")
     target = session.get(LeadStatus, new_status.strip())
     if target is None:
-        raise InvalidStatus("This status does not exist.")
+        raise Invalid.on("status", "This status does not exist.")
     if target.category == "converted":
-        raise InvalidStatus("Use Convert to convert a lead; its status follows.")
+        raise Invalid.on("status", "Use Convert to convert a lead; its status follows.")
     old = (session.get(LeadStatus, lead.status) if lead.status else None) or target
     if old.key == target.key:
         return StatusChange(lead.id, old, target)
@@ -139,13 +108,6 @@ SORTS = {
 SORT_LABELS = {"created": "Newest first", "updated": "Recently updated", "name": "Name",
                "company": "Company"}
 
-
-class InvalidCursor(LeadChangeError):
-    """A page cursor that was not produced by us for this sort (edited, truncated, stale)."""
-
-    http_status = 400
-    code = "bad_request"
-    field = "cursor"
 
 
 @dataclass
@@ -378,7 +340,8 @@ def decode_cursor(sort: str, cursor: str) -> list:
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, IndexError):
         ok = False
     if not ok:
-        raise InvalidCursor("This page link is no longer valid; start again from the first page.")
+        raise BadRequest("This page link is no longer valid; start again from the first page.",
+                         {"cursor": ["is not valid"]})
     return values
 
 

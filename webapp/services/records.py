@@ -20,7 +20,8 @@ from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, and_, fals
 from sqlalchemy.orm import selectinload
 
 from .. import permissions
-from ..conversion.normalize import norm_company, norm_email, norm_name
+from ..errors import BadRequest, Forbidden, Invalid
+from ..normalize import norm_company, norm_email, norm_name
 from ..models import (
     Account,
     Campaign,
@@ -48,26 +49,6 @@ from ..records import (
 PAGE_SIZE = 50
 MAX_MONEY = Decimal("99999999999999.99")  # Numeric(16, 2)
 MAX_INT = 2**31 - 1
-
-
-class RecordError(Exception):
-    """Base of the errors these services raise."""
-
-
-class PermissionDenied(RecordError):
-    """The actor may not do this; the message names what is missing."""
-
-
-class RecordInvalid(RecordError):
-    """Bad input: `errors` maps a field name (api.md) to its reasons. Nothing was written."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class BadCursor(RecordError):
-    """A list cursor that is malformed or points at a row that no longer exists."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +206,7 @@ def _clean(session, kind: Kind, data: dict, obj=None) -> tuple[dict, list[str] |
     if not errors:
         _check_references(session, kind, values, obj, errors)
     if errors:
-        raise RecordInvalid(errors)
+        raise Invalid(errors=errors)
     return values, tags, custom
 
 
@@ -303,7 +284,7 @@ def create(session, actor: User, kind_name: str, data: dict):
     """Create an account, contact or deal from `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[kind_name]
     if not permissions.can_create(actor, kind.name):
-        raise PermissionDenied(f"Your role may not create {kind.name}s.")
+        raise Forbidden(f"Your role may not create {kind.name}s.")
     values, tags, custom = _clean(session, kind, data)
     values.setdefault("owner_id", actor.id)
     if values["owner_id"] is None:
@@ -325,7 +306,7 @@ def update(session, actor: User, obj, data: dict):
     """Change the fields present in `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[obj.__class__.__name__.lower()]
     if not permissions.can_edit(session, actor, obj):
-        raise PermissionDenied(f"You may not edit this {kind.name}.")
+        raise Forbidden(f"You may not edit this {kind.name}.")
     values, tags, custom = _clean(session, kind, data, obj)
     changed = [key for key, value in values.items() if getattr(obj, key) != value]
     for key in changed:
@@ -436,7 +417,7 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         if not isinstance(sort, str) or not isinstance(last_id, int) or isinstance(last_id, bool):
             raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise BadCursor("This page link is not valid; start again from the first page.") from None
+        raise BadRequest("This page link is not valid; start again from the first page.") from None
     return sort, last_id
 
 
@@ -464,12 +445,12 @@ def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
     if cursor:
         cursor_sort, last_id = decode_cursor(cursor)
         if cursor_sort != sort:
-            raise BadCursor("This page link belongs to another sort order; start again.")
+            raise BadRequest("This page link belongs to another sort order; start again.")
         # The cursor names the last row shown; its current sort value is read back so the
         # cursor stays small and opaque, and the next page is a plain index range.
         found = session.execute(select(expr).where(model.id == last_id)).first()
         if found is None:
-            raise BadCursor("The row this page link started from is gone; start again.")
+            raise BadRequest("The row this page link started from is gone; start again.")
         value = found[0]
         if descending:
             stmt = stmt.where(or_(expr < value, and_(expr == value, model.id < last_id)))

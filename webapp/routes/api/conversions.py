@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ... import permissions
 from ...conversion.errors import ConversionError
 from ...conversion.executor import apply
-from ...conversion.normalize import text_problem
+from ...normalize import text_problem
 from ...conversion.options import (
     ACTIONS,
     ACTIVITY_TARGETS,

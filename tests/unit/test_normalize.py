@@ -2,7 +2,7 @@
 
 import pytest
 
-from webapp.conversion.normalize import norm_company, norm_email, norm_name, norm_phone, region_for
+from webapp.normalize import norm_company, norm_email, norm_name, norm_phone, region_for
 
 
 @pytest.mark.parametrize("raw", ["Zylker", "ZYLKER", "Zylker Inc.", "Zylker, Inc", "zylker incorporated",
