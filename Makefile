@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app webapp
 PYTHON ?= python3
 
-.PHONY: run test setup setup-dev chromium lint test-unit test-sqlite test-postgres test-e2e migration bench clean
+.PHONY: run test setup setup-dev chromium lint test-unit test-sqlite test-postgres test-e2e migration bench mutation clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,22 @@ setup: $(VENV)/.installed node_modules/.installed
 
 setup-dev: setup $(VENV)/.installed-dev
 
+# The web server and one queue worker (`make worker`) together; Ctrl-C stops both. The worker
+# runs in its own session so that only the trap signals it: one SIGINT, a graceful stop
+# (a running job goes back to queued at its last committed chunk).
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) bootstrap
+	@setsid $(FLASK) worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(FLASK) run --host 127.0.0.1 --port 5000
+
+.PHONY: worker
+# The background queue's consumer alone (-w N: `make worker w=4`).
+worker: setup
+	$(FLASK) db upgrade
+	$(FLASK) worker -w $(or $(w),1)
 
 # Playwright drives Debian's Chromium: its own browser download does not work here.
 chromium:
@@ -60,6 +72,20 @@ migration: setup
 bench: setup-dev
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/convert_one.py
+
+# Mutation testing of the duplicate rules (C4): webapp/conversion/matching.py and
+# webapp/normalize.py mutated by mutmut ([tool.mutmut] in pyproject.toml), each mutant run
+# against the domain tests that cover it, on SQLite. Slow (tens of minutes): not in `make test`.
+# Prints the score and every mutant not killed (`.venv/bin/mutmut show NAME` shows its diff).
+mutation: setup-dev
+	rm -rf mutants && mkdir mutants
+	env -u TEST_DATABASE_URL $(BIN)/mutmut run --max-children $$(nproc) > mutants/run.log 2>&1 \
+	  || { tail -c 4000 mutants/run.log; exit 1; }
+	$(BIN)/mutmut export-cicd-stats > /dev/null
+	@$(BIN)/python -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); \
+	  print("mutation score: %(killed)d killed / %(total)d mutants (%(survived)d survived, %(timeout)d timed out, %(no_tests)d without tests)" % s)'
+	@echo "Not killed:"
+	@$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) node_modules instance test-results

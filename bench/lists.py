@@ -27,6 +27,9 @@ from faker import Faker
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.schema import CreateIndex
 
+from webapp.extensions import db
+from webapp.models import Lead, Tag, Tagging, Team, User
+from webapp.models.leads import lead_counts
 from webapp.normalize import (
     LEGAL_FORMS,
     norm_company,
@@ -35,9 +38,6 @@ from webapp.normalize import (
     norm_phone,
     words,
 )
-from webapp.extensions import db
-from webapp.models import Lead, Tag, Tagging, Team, User
-from webapp.models.leads import lead_counts
 from webapp.reference import ensure_reference_data
 
 CHUNK = 10_000

@@ -42,11 +42,12 @@ def live_app(tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'e2e.sqlite3'}",
         "UPLOAD_FOLDER": str(folder / "uploads"),
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        "RATELIMIT_ENABLED": False,  # every test signs in: login throttling is tested in tests/
     })
     with app.app_context():
         db.create_all()
         ensure_reference_data(db.session)
-        from webapp.cli import create_user
+        from webapp.services.users import create_user
 
         manager = create_user("manager@example.com", PASSWORD, "manager", "Maud Manager", team_name="North")
         create_user("admin@example.com", PASSWORD, "admin", "Ada Admin")

@@ -25,7 +25,9 @@ def test_account_contact_deal_linked(login, live_server, app_db):
     page.locator("#billing_country").fill("France")
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Orbit Systems SAS")
-    expect(page.get_by_text("Account created")).to_be_visible()
+    # The record's timeline is in the side column's Timeline tab, as on the lead page.
+    page.get_by_role("tab", name="Timeline").click()
+    expect(page.get_by_role("tabpanel", name="Timeline").get_by_text("Account created")).to_be_visible()
 
     page.get_by_role("link", name="New contact").click()
     expect(page.locator("#account_id")).to_have_value(str(

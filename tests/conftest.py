@@ -52,6 +52,7 @@ def app(request, tmp_path, _pg_schema):
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "SERVER_NAME": "localhost",
+        "RATELIMIT_ENABLED": False,  # tests/routes/test_security.py turns it on
     })
     with app.app_context():
         if _pg_schema:
@@ -216,3 +217,26 @@ def make_note(db):
 @pytest.fixture
 def make_task(db):
     return _builder(db, Task, lambda: {"subject": "Call back", "parent_type": "lead", "parent_id": 1})
+
+
+# Columns a refused request may still write: bookkeeping, not the record it was refused.
+_BOOKKEEPING = {("api_tokens", "last_used_at")}
+
+
+def db_rows(db) -> dict[str, list[tuple]]:
+    """Every row of every table (bookkeeping columns left out), in key order."""
+    from sqlalchemy import select
+
+    out = {}
+    for table in db.metadata.sorted_tables:
+        cols = [c for c in table.columns if (table.name, c.name) not in _BOOKKEEPING]
+        order = list(table.primary_key.columns) or cols
+        out[table.name] = [tuple(r) for r in db.session.execute(select(*cols).order_by(*order))]
+    return out
+
+
+def assert_unchanged(db, before: dict[str, list[tuple]]) -> None:
+    """A refused write wrote nothing: every table holds exactly the rows of `before = db_rows(db)`."""
+    after = db_rows(db)
+    changed = sorted(t for t in before.keys() | after.keys() if before.get(t) != after.get(t))
+    assert not changed, f"the refused request changed {changed}"

@@ -56,13 +56,14 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to see this page."
     login_manager.login_message_category = "info"
     csrf.init_app(app)
+    from . import security
 
-    from .models import User
+    security.init_app(app)  # security headers, login throttling, remember-me cookie
+    from .services.users import load_session_user
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user and user.active else None
+        return load_session_user(db.session, user_id)  # "id:version"
 
 
 def register_blueprints(app: Flask) -> None:
@@ -81,6 +82,12 @@ def register_blueprints(app: Flask) -> None:
             abort(404)
         folder, _, file = str(NODE_MODULES / path).rpartition("/")
         return send_from_directory(folder, file, max_age=86400)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """Browsers ask for /favicon.ico whatever the page links: answer with the SVG icon."""
+        return send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml",
+                                   max_age=86400)
 
 
 def register_cli(app: Flask) -> None:

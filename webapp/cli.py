@@ -9,28 +9,10 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import ApiToken, Lead, Team, User
+from .models import ApiToken, Lead, User
 from .permissions import ROLE_KEYS
 from .reference import ensure_reference_data
-
-
-def create_user(email: str, password: str, role: str = "sales", name: str = "",
-                manager: User | None = None, team_name: str | None = None) -> User:
-    """Add (not commit) a user; raises ValueError when the e-mail is taken or the role unknown."""
-    if role not in ROLE_KEYS:
-        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLE_KEYS)}")
-    email = email.strip().lower()
-    if db.session.scalar(select(User.id).where(func.lower(User.email) == email)):
-        raise ValueError(f"a user with e-mail {email} already exists")
-    team = None
-    if team_name:
-        team = db.session.scalar(select(Team).where(Team.name == team_name)) or Team(name=team_name)
-    user = User(email=email, name=name or email.split("@")[0].replace(".", " ").title(),
-                role_key=role, manager=manager, team=team)
-    user.set_password(password)
-    db.session.add(user)
-    db.session.flush()
-    return user
+from .services.users import create_user
 
 
 def register(app: Flask) -> None:
@@ -105,3 +87,35 @@ def register(app: Flask) -> None:
                            upload_folder=current_app.config["UPLOAD_FOLDER"])
         db.session.commit()
         click.echo("seeded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+    @app.cli.command("worker")
+    @click.option("-w", "--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+                  help="Worker threads")
+    def worker_command(workers):
+        """Run the background queue's consumer (Huey: SQLite file, or Redis with REDIS_URL)."""
+        from .jobs import run_worker
+
+        run_worker(current_app._get_current_object(), workers)
+
+    @app.cli.command("rebuild-keys")
+    @click.option("--wait", is_flag=True, help="Run the job here and now instead of queueing it")
+    @click.option("--chunk", default=None, type=click.IntRange(1, 100_000),
+                  help="Rows per committed chunk (default 1000)")
+    def rebuild_keys_command(wait, chunk):
+        """Rebuild every record's normalised duplicate keys; prints the job id."""
+        from .jobs import start_rebuild_keys
+        from .services import keys
+
+        app_ = current_app._get_current_object()
+        if wait:
+            job = keys.create_job(db.session, chunk_size=chunk)
+            click.echo(f"job {job.id}")
+            keys.run_job(db.session, job.id)
+        else:
+            job = start_rebuild_keys(app_, chunk_size=chunk)
+            click.echo(f"job {job.id}")
+        db.session.refresh(job)
+        if job.status == "failed":
+            raise click.ClickException(job.error or "the job failed")
+        click.echo(f"{job.status}: {job.processed} of {job.total} rows"
+                   + (f", {job.params.get('changed', 0)} corrected" if job.status == "done" else ""))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
+
+# The remember-me cookie ("Keep me signed in"): sent on top-level navigation only, and for
+# two weeks rather than Flask-Login's 365 days. webapp/security.py applies these defaults to
+# every app, also those created with an explicit test configuration.
+REMEMBER_COOKIE = {
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_DURATION": timedelta(days=14),
+}
 
 
 def _database_url(instance_path: str) -> str:
@@ -50,8 +60,11 @@ def load(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_HTTPONLY": True,
+        **REMEMBER_COOKIE,
         "REMEMBER_COOKIE_SECURE": production,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PRODUCTION": production,
+        # Reverse proxies in front of the app (nginx, a load balancer): trust that many
+        # X-Forwarded-For/-Proto hops, so login throttling sees the client's address.
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
     }

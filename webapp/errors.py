@@ -28,6 +28,7 @@ PROBLEMS: dict[str, str] = {
     "money_negative": "must be zero or more",
     "money_max": "must be at most {max}",
     "money_decimals": "must have at most 2 decimals",
+    "too_many_decimals": "must have at most {scale} decimals",
     "number_max": "must be between {min} and {max}",
     "not_date": "must be a date (YYYY-MM-DD)",
     "bad_email": "is not a valid e-mail address ({reason})",
@@ -39,16 +40,30 @@ PROBLEMS: dict[str, str] = {
     "unknown_currency": "is not a currency of this CRM: {choices}",
     "not_list": "must be a list of strings",
     "too_many": "at most {max} items",
-    "tag_too_long": "a tag is at most {max} characters",
+    "tag_too_long": "has a tag longer than {max} characters",
     "unknown_field": "is not a field of this record",
     "read_only": "is read-only",
     "create_only": "cannot be changed once the record exists",
-    "no_record": "no {kind} with id {id}",
-    "no_user": "no active user with id {id}",
+    "no_record": "is not a known {kind} (id {id})",
+    "no_user": "is not an active user (id {id})",
     "owner_not_allowed": "you may only assign records to yourself",
     "owner_not_allowed_team": "you may only assign records to yourself or your team",
-    "one_of": "at least one of {fields} is required",
+    "one_of": "is required when {others} is empty",
     "not_object": "must be an object",
+    "status_converted": "a lead becomes converted only through a lead conversion",
+    "unknown_option": "is not a known option",
+    "bad_key": "has a key that is not valid text",
+    "address_empty": "is empty: fill at least one line of the address",
+    "quantity_positive": "must be more than 0",
+    "choose_from_list": "must be chosen from the list",
+    "already_in_campaign": "already has this lead",
+    "no_file": "is missing: choose a file to upload",
+    "file_empty": "is empty",
+    "file_too_large": "is too large",
+    "contact_other_account": "belongs to another account",
+    "not_stage": "is not a stage of the “{pipeline}” pipeline ({choices})",
+    "own_parent": "an account cannot be its own parent",
+    "parent_cycle": "would make a cycle: this account is above the chosen parent",
     "invalid": "is not valid",
 }
 
@@ -94,13 +109,22 @@ class DomainError(Exception):
         return next(iter(self.errors), None)
 
     def extra(self) -> dict:
-        """Fields the API body carries beyond error/message/errors (e.g. conversion_id)."""
-        return {}
+        """Fields the API body carries beyond error/message/errors: the keyword params
+        (e.g. conversion_id)."""
+        return dict(self.params)
 
     def as_dict(self) -> dict:
         """The API error body: {"error", "message", "errors", ...extra}."""
         return {"error": self.code, "message": self.message,
                 "errors": {k: [str(m) for m in v] for k, v in self.errors.items()}, **self.extra()}
+
+
+class Unauthorized(DomainError):
+    """No credentials, or credentials that are not (or no longer) valid (API tokens)."""
+
+    status = 401
+    code = "unauthorized"
+    default_message = "Authentication is required."
 
 
 class NotFound(DomainError):

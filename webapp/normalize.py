@@ -60,9 +60,9 @@ def norm_email(value: str | None) -> str | None:
 
 def norm_phone(value: str | None, region: str | None = None) -> str | None:
     """A phone number in E.164, or None when it cannot be parsed as a possible number."""
-    if not value or not value.strip():
+    if not value:
         return None
-    try:
+    try:  # blank or unreadable input raises: no number
         parsed = phonenumbers.parse(value, (region or DEFAULT_REGION).upper())
     except phonenumbers.NumberParseException:
         return None
@@ -93,7 +93,7 @@ def text_problem(value: str) -> str | None:
     if "\x00" in value:
         return "must not contain NUL characters"
     try:
-        value.encode("utf-8")
+        value.encode()  # str.encode is always UTF-8
     except UnicodeEncodeError:
         return "is not valid Unicode text"
     return None

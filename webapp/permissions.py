@@ -8,7 +8,8 @@ accounts/contacts/deals, sees and edits only their own leads, may convert), view
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select, true
+from sqlalchemy import event, false, or_, select, true
+from sqlalchemy.orm import Session
 
 from .models import RECORD_MODELS, Lead, Note, Role, Task, User
 
@@ -43,8 +44,19 @@ def ensure_roles(session) -> None:
             session.add(Role(key=key, label=label, scope=scope, permissions=list(perms)))
 
 
+def _real(user):
+    """The User behind Flask-Login's `current_user` proxy (resolved once, not per attribute:
+    a list page asks may_convert for each of its 50 rows)."""
+    resolve = getattr(user, "_get_current_object", None)
+    return resolve() if resolve is not None else user
+
+
 def has_perm(user: User | None, perm: str) -> bool:
-    return bool(user and user.is_active and user.role and perm in (user.role.permissions or []))
+    user = _real(user)
+    if user is None or not user.is_active:
+        return False
+    role = user.role
+    return bool(role and perm in (role.permissions or ()))
 
 
 def is_admin(user: User | None) -> bool:
@@ -64,8 +76,34 @@ def _scope(user: User) -> str:
     return user.role.scope if user.role else "own"
 
 
-def team_user_ids(session, user: User) -> set[int]:
-    """The user, their reports (all levels) and the members of their team."""
+_TEAM_CACHE = "permissions.team_user_ids"
+
+
+def team_user_ids(session, user: User) -> frozenset[int]:
+    """The user, their reports (all levels) and the members of their team.
+
+    Remembered in the session until its next flush, commit or rollback (a list page asks for
+    its count, its rows and each row's rights: 3 queries each time); not while the session
+    holds unflushed changes, which could be a user's new manager or team.
+    """
+    pending = session.new or session.dirty or session.deleted
+    cache = session.info.setdefault(_TEAM_CACHE, {})
+    if not pending and user.id in cache:
+        return cache[user.id]
+    ids = _team_user_ids(session, user)
+    if not pending:
+        cache[user.id] = ids
+    return ids
+
+
+@event.listens_for(Session, "after_flush")
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_teams(session, *args) -> None:
+    session.info.pop(_TEAM_CACHE, None)
+
+
+def _team_user_ids(session, user: User) -> frozenset[int]:
     ids = {user.id}
     frontier = {user.id}
     while frontier:
@@ -74,7 +112,7 @@ def team_user_ids(session, user: User) -> set[int]:
         ids |= reports
     if user.team_id:
         ids |= set(session.scalars(select(User.id).where(User.team_id == user.team_id)))
-    return ids
+    return frozenset(ids)
 
 
 def assignable_owners_clause(session, actor: User):
@@ -168,6 +206,7 @@ def parent_of(session, obj):
 
 
 def can_view(session, user: User | None, obj) -> bool:
+    user = _real(user)
     if user is None or not user.is_active or obj is None:
         return False
     if obj.__class__.__name__ in ("Note", "Task", "Attachment"):
@@ -179,6 +218,7 @@ def can_view(session, user: User | None, obj) -> bool:
 
 def can_edit(session, user: User | None, obj) -> bool:
     """May the user change this record? Converted leads are read-only for everyone (C1.4)."""
+    user = _real(user)
     if user is None or not user.is_active or obj is None:
         return False
     kind = obj.__class__.__name__.lower()
@@ -207,6 +247,7 @@ def can_add_to(session, user: User | None, parent, kind: str) -> bool:
 
 def may_convert_lead(session, user: User | None, lead: Lead) -> tuple[bool, str | None]:
     """C7.1/C7.2: (allowed, reason). Only leads the user may edit, with "Convert leads"."""
+    user = _real(user)
     if not can_convert(user):
         return False, "Your role lacks the “Convert leads” permission."
     if not can_edit(session, user, lead):

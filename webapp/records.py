@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import delete, select
 
-from .normalize import norm_email, text_problem, words
+from .fields import clean_tags, custom_spec, parse_bool
 from .models import CustomField, CustomFieldValue, Tag, Tagging
 
-TAG_MAX = 60
-
-
-def clean_tags(names) -> list[str]:
-    """Trimmed, de-duplicated (case-insensitive) tag names in their first spelling; raises ValueError."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for name in names or []:
-        if not isinstance(name, str):
-            raise ValueError("each tag must be a string")
-        name = " ".join(name.split())
-        if not name:
-            continue
-        if len(name) > TAG_MAX:
-            raise ValueError(f"a tag is at most {TAG_MAX} characters")
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            out.append(name)
-    return out
+__all__ = ["add_tags", "clean_tags", "custom_fields", "custom_norm", "custom_value", "customs_for",
+           "get_custom", "get_tags", "parse_bool", "set_custom", "set_tags", "tags_for",
+           "validate_custom"]
 
 
 def get_tags(session, parent_type: str, parent_id: int) -> list[str]:
@@ -94,78 +77,16 @@ def custom_fields(session, entity: str) -> list[CustomField]:
     ))
 
 
-def parse_bool(raw) -> bool:
-    """A checkbox value from JSON or a form ("true", "on", "0"...); raises ValueError."""
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-        return raw.lower() in ("true", "1", "yes", "on")
-    raise ValueError("must be true or false")
-
-
-def parse_custom_value(field: CustomField, raw):
-    """The typed value for a custom field, or None when empty; raises ValueError with the reason."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    kind = field.type
-    if kind == "checkbox":
-        return parse_bool(raw)
-    if kind in ("number", "decimal"):
-        if isinstance(raw, bool):
-            raise ValueError("must be a number")
-        try:
-            value = Decimal(str(raw).strip())
-        except InvalidOperation:
-            raise ValueError("must be a number") from None
-        if not value.is_finite():
-            raise ValueError("must be a number")
-        if kind == "number" and value != value.to_integral_value():
-            raise ValueError("must be a whole number")
-        if abs(value) >= Decimal("1e13"):
-            raise ValueError("is too large")
-        return int(value) if kind == "number" else value
-    if kind == "date":
-        try:
-            return raw if isinstance(raw, date) else date.fromisoformat(str(raw))
-        except ValueError:
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
-    if not isinstance(raw, str):
-        raise ValueError("must be text")
-    value = raw.strip()
-    limit = field.length or (10000 if kind == "textarea" else 255)
-    if len(value) > limit:
-        raise ValueError(f"is at most {limit} characters")
-    if problem := text_problem(value):
-        raise ValueError(problem)
-    if kind == "picklist" and value not in (field.options or []):
-        raise ValueError("must be one of: " + ", ".join(field.options or []))
-    if kind == "email":
-        from email_validator import EmailNotValidError, validate_email
-
-        try:
-            value = validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError as e:
-            raise ValueError(str(e)) from None
-    return value
-
-
-def _norm(field: CustomField, value) -> str | None:
-    if value is None:
-        return None
-    if field.type == "email":
-        return norm_email(value)
-    if field.type == "phone":
-        from .normalize import norm_phone
-
-        return norm_phone(value) or " ".join(words(value))
-    return " ".join(words(str(value)))[:255] or str(value)[:255]
+def custom_norm(field: CustomField, value) -> str | None:
+    """The normalised key of a custom value (custom_field_values.value_norm)."""
+    return custom_spec(field).norm(value)
 
 
 def get_custom(session, parent_type: str, parent_id: int) -> dict:
     """{key: value} of the record's custom fields (JSON-ready: decimals as strings, dates ISO)."""
     rows = session.scalars(select(CustomFieldValue).where(
         CustomFieldValue.parent_type == parent_type, CustomFieldValue.parent_id == parent_id))
-    return {row.field.key: _value_of(row) for row in rows}
+    return {row.field.key: custom_value(row) for row in rows}
 
 
 def customs_for(session, parent_type: str, ids) -> dict[int, dict]:
@@ -176,11 +97,12 @@ def customs_for(session, parent_type: str, ids) -> dict[int, dict]:
     rows = session.scalars(select(CustomFieldValue).where(
         CustomFieldValue.parent_type == parent_type, CustomFieldValue.parent_id.in_(list(ids))))
     for row in rows:
-        result.setdefault(row.parent_id, {})[row.field.key] = _value_of(row)
+        result.setdefault(row.parent_id, {})[row.field.key] = custom_value(row)
     return result
 
 
-def _value_of(row: CustomFieldValue):
+def custom_value(row: CustomFieldValue):
+    """A stored custom value, JSON-ready (decimals as strings, dates ISO)."""
     kind = row.field.type
     if kind == "checkbox":
         return row.value_text == "true"
@@ -195,27 +117,14 @@ def _value_of(row: CustomFieldValue):
 
 def validate_custom(session, entity: str, values: dict | None, partial: bool = True,
                     definitions: dict[str, CustomField] | None = None) -> tuple[dict, dict]:
-    """(typed values by key, errors by key). Unknown keys and bad values are errors.
+    """(typed values by key, errors by "custom.<key>"): the field layer's rules (entities.clean).
 
     `definitions` ({key: CustomField} of `entity`) spares the query when the caller holds them."""
-    fields = definitions if definitions is not None else {f.key: f for f in custom_fields(session, entity)}
-    typed: dict = {}
-    errors: dict[str, list[str]] = {}
-    if values is not None and not isinstance(values, dict):
-        return {}, {"custom": ["must be an object of field key to value"]}
-    for key, raw in (values or {}).items():
-        field = fields.get(key)
-        if field is None:
-            errors[f"custom.{key}"] = ["is not a custom field of this record"]
-            continue
-        try:
-            typed[key] = parse_custom_value(field, raw)
-        except ValueError as e:
-            errors[f"custom.{key}"] = [str(e)]
-    if not partial:
-        for key, field in fields.items():
-            if field.required and typed.get(key) is None:
-                errors.setdefault(f"custom.{key}", ["is required"])
+    from .entities import check_custom, custom_definitions
+
+    defs = definitions if definitions is not None else custom_definitions(session, entity)
+    errors: dict = {}
+    typed = check_custom(defs, values, not partial, errors)
     return typed, errors
 
 
@@ -244,5 +153,5 @@ def set_custom(session, parent_type: str, parent_id: int, typed: dict,
             row.value_date = value
         else:
             row.value_text = value
-        row.value_norm = _norm(field, value if field.type != "checkbox" else row.value_text)
+        row.value_norm = custom_norm(field, value)
     session.flush()

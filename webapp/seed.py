@@ -19,7 +19,8 @@ from pathlib import Path
 from faker import Faker
 from sqlalchemy import func, select
 
-from .normalize import LEGAL_FORMS, words
+# The key set_custom stores, so that demo values are found like typed ones (C4.1 a/b).
+from .fields import custom_spec
 from .models import (
     Account,
     Address,
@@ -44,10 +45,8 @@ from .models import (
     record_event,
     utcnow,
 )
-
-# The key set_custom stores, so that demo values are found like typed ones (C4.1 a/b).
-from .records import _norm as custom_norm
-from .records import parse_custom_value
+from .normalize import LEGAL_FORMS, words
+from .records import custom_norm
 
 DEMO_PASSWORD = "demo-password"
 # (e-mail, name, role, team, manager e-mail): two teams, each with its manager.
@@ -210,7 +209,7 @@ class _Seeder:
         would query and flush once per record, seconds for a few hundred leads on PostgreSQL)."""
         for key, raw in values.items():
             f = self.fields[(parent_type, key)]
-            value = parse_custom_value(f, raw)
+            value = custom_spec(f).parse(raw)
             self.add(CustomFieldValue(field=f, parent_type=parent_type, parent_id=parent_id,
                                       value_text=value, value_norm=custom_norm(f, value)), "custom_values")
 
@@ -221,7 +220,7 @@ class _Seeder:
 
 def _ensure_users(s: _Seeder) -> None:
     """The demo users (password DEMO_PASSWORD), created only when their e-mail is free."""
-    from .cli import create_user
+    from .services.users import create_user
 
     by_email: dict[str, User] = {}
     for email, name, role, team, manager in DEMO_USERS:
@@ -541,7 +540,7 @@ def seed_demo(session, leads: int = 300, random_seed: int | None = None,
     """Add demo data (adds and flushes, never commits) and return the counts added by kind.
 
     `upload_folder`: where attachment files are written (None: no attachments). Users are
-    created with webapp.cli.create_user (so `session` must be db.session) with the password
+    created with webapp.services.users.create_user (so `session` must be db.session) with the password
     DEMO_PASSWORD. Deterministic for a given `random_seed`, apart from file storage names.
     """
     s = _Seeder(session=session, rng=random.Random(random_seed), fake=Faker(list(LOCALES)),

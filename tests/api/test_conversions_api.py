@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import assert_unchanged, db_rows
 from webapp.models import (
     Account,
     Contact,
@@ -222,8 +223,10 @@ def test_malformed_json_is_400(client, db, tokens, raw):
     assert count(db, Conversion) == 0
 
 
-def test_unknown_lead_is_404(client, tokens, users):
+def test_unknown_lead_is_404(client, db, tokens, users):
+    before = db_rows(db)
     assert_error(post(client, tokens["admin"], {"lead_id": 999_999}), 404)
+    assert_unchanged(db, before)
 
 
 def test_lead_out_of_sight_is_404_like_a_missing_one(client, tokens, sales_lead):
@@ -274,7 +277,7 @@ def test_already_converted_is_409_with_conversion_id(client, db, tokens, sales_l
     ({"lead_id": 1, "tags_to": ["lead"]}, ["tags_to.0"]),
     ({"lead_id": 1, "contact": {"fields": {"phone": "not a phone"}}}, ["contact.phone"]),
     ({"lead_id": 1, "contact": {"fields": {"shoe_size": "42"}}}, ["contact.shoe_size"]),
-    ({"lead_id": 1, "contact": {"fields": {"title": "a\x00b"}}}, ["contact.fields.title"]),
+    ({"lead_id": 1, "contact": {"fields": {"title": "a\x00b"}}}, ["contact.title"]),
 ])
 def test_bad_options_are_422_per_field(client, db, tokens, make_lead, payload, fields):
     """C7.5: bad input is answered with the field and the reason, and nothing is written."""
@@ -299,13 +302,17 @@ def test_missing_required_field_is_422_then_filled_in_fields(client, db, tokens,
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "café"])
-def test_bad_idempotency_key_is_422(client, tokens, sales_lead, key):
+def test_bad_idempotency_key_is_422(client, db, tokens, sales_lead, key):
+    before = db_rows(db)
     assert_error(post(client, tokens["admin"], {"lead_id": sales_lead.id}, key=key), 422, "Idempotency-Key")
+    assert_unchanged(db, before)
 
 
-def test_unknown_query_parameter_is_422(client, tokens, sales_lead):
+def test_unknown_query_parameter_is_422(client, db, tokens, sales_lead):
+    before = db_rows(db)
     response = client.post(f"{URL}?force=1", json={"lead_id": sales_lead.id}, headers=tokens["admin"])
     assert_error(response, 422, "force")
+    assert_unchanged(db, before)
 
 
 # ---------------------------------------------------------------- idempotency
@@ -342,9 +349,11 @@ def test_keys_belong_to_their_user(client, db, tokens, sales_lead, make_lead):
     assert count(db, Conversion) == 2
 
 
-def test_without_key_a_second_post_is_409_not_a_replay(client, tokens, sales_lead):
+def test_without_key_a_second_post_is_409_not_a_replay(client, db, tokens, sales_lead):
     post(client, tokens["admin"], {"lead_id": sales_lead.id})
+    before = db_rows(db)
     assert post(client, tokens["admin"], {"lead_id": sales_lead.id}).status_code == 409
+    assert_unchanged(db, before)
 
 
 # ---------------------------------------------------------------- dry run

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token_from
+from tests.conftest import assert_unchanged, csrf_token_from, db_rows
 from webapp.models import Attachment, Lead, Note, Task, TimelineEvent, utcnow
 from webapp.services import activities as service
 
@@ -119,8 +119,8 @@ def test_add_note_plain_form_redirects_to_the_record(as_user, lead):
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/leads/{lead.id}")
 
 
-@pytest.mark.parametrize("body,message", [("", "Write something first."), ("   ", "Write something first."),
-                                          ("x" * 10_001, "A note is at most 10,000 characters.")])
+@pytest.mark.parametrize("body,message", [("", "Note is required."), ("   ", "Note is required."),
+                                          ("x" * 10_001, "Note is at most 10000 characters.")])
 def test_bad_note_is_422_next_to_the_field(as_user, db, lead, body, message):
     response = as_user("sales").post(f"/records/lead/{lead.id}/notes", data={"note-body": body}, headers=HX)
     assert response.status_code == 422
@@ -156,8 +156,11 @@ def test_delete_note_rights(as_user, db, lead, make_note, users, role, status, m
     assert count(db, Note) == (0 if status == 200 else 1)
 
 
-def test_delete_unknown_note_is_404(as_user):
+def test_delete_unknown_note_is_404(as_user, db, make_note, lead):
+    make_note(parent_id=lead.id)
+    before = db_rows(db)
     assert as_user("admin").post("/notes/999/delete").status_code == 404
+    assert_unchanged(db, before)
 
 
 # --- Tasks ------------------------------------------------------------------------------------
@@ -182,11 +185,11 @@ def test_add_task_defaults_owner_and_records_event(as_user, db, lead, users):
 
 
 @pytest.mark.parametrize("data,field,message", [
-    ({"task-subject": ""}, "task-subject", "Give the task a subject."),
-    ({"task-subject": "x" * 256}, "task-subject", "at most 255 characters"),
-    ({"task-subject": "x", "task-due_date": "31/12/2030"}, "task-due_date", "Not a valid date value"),
-    ({"task-subject": "x", "task-kind": "party"}, "task-kind", "Choose task, call, meeting or e-mail."),
-    ({"task-subject": "x", "task-owner_id": "999"}, "task-owner_id", "Choose someone from the list."),
+    ({"task-subject": ""}, "task-subject", "Subject is required."),
+    ({"task-subject": "x" * 256}, "task-subject", "Subject is at most 255 characters."),
+    ({"task-subject": "x", "task-due_date": "31/12/2030"}, "task-due_date", "Due must be a date (YYYY-MM-DD)."),
+    ({"task-subject": "x", "task-kind": "party"}, "task-kind", "Activity type must be one of: task, call, meeting, email."),
+    ({"task-subject": "x", "task-owner_id": "999"}, "task-owner_id", "Assigned to is not an active user (id 999)."),
 ])
 def test_bad_task_is_422_next_to_the_field(as_user, db, lead, users, data, field, message):
     response = as_user("sales").post(f"/records/lead/{lead.id}/tasks", data={"task-kind": "task", **data}, headers=HX)
@@ -214,8 +217,11 @@ def test_complete_task_rights(as_user, db, lead, make_task, users, role, status)
         assert "Task completed: Call back" in events(db, "lead", lead.id)
 
 
-def test_complete_unknown_task_is_404(as_user):
+def test_complete_unknown_task_is_404(as_user, db, make_task, lead):
+    make_task(parent_id=lead.id)
+    before = db_rows(db)
     assert as_user("admin").post("/tasks/999/done").status_code == 404
+    assert_unchanged(db, before)
 
 
 def test_complete_task_of_converted_lead_is_409(as_user, db, converted, make_task, users):
@@ -292,16 +298,18 @@ def test_download_unknown_is_404(as_user):
 
 
 def test_upload_without_file_is_422(as_user, db, lead):
+    before = db_rows(db)
     response = as_user("sales").post(f"/records/lead/{lead.id}/attachments", data={}, headers=HX,
                                      content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "Choose a file to upload." in response.get_data(as_text=True)
+    assert "File is missing: choose a file to upload." in response.get_data(as_text=True)
+    assert_unchanged(db, before)
 
 
 def test_empty_file_is_422(as_user, db, lead, app):
     response = upload(as_user("sales"), f"/records/lead/{lead.id}/attachments", b"", headers=HX)
     assert response.status_code == 422
-    assert "The file is empty." in response.get_data(as_text=True)
+    assert "File is empty." in response.get_data(as_text=True)
     assert count(db, Attachment) == 0
     assert not list(Path(app.config["UPLOAD_FOLDER"]).glob("*"))
 

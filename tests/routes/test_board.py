@@ -7,13 +7,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_token_from
+from tests.conftest import assert_unchanged, csrf_token_from, db_rows
+from webapp.errors import Forbidden, Invalid, ReadOnlyRecord
 from webapp.models import Lead, LeadStatus, TimelineEvent, User
 from webapp.services.leads import (
-    InvalidStatus,
     LeadFilters,
-    LeadIsConverted,
-    LeadNotEditable,
     board_statuses,
     change_status,
     status_counts,
@@ -50,14 +48,14 @@ def test_change_status_to_the_same_status_is_a_noop(db, users, make_lead):
     ("converted", "Use Convert to convert a lead; its status follows.")])
 def test_change_status_refuses_unknown_and_converted_statuses(db, users, make_lead, status, message):
     lead = make_lead(owner_id=users["sales"].id)
-    with pytest.raises(InvalidStatus, match=re.escape(message)) as error:
+    with pytest.raises(Invalid, match=re.escape(message)) as error:
         change_status(db.session, users["sales"], lead, status)
     assert error.value.http_status == 422 and error.value.field == "status"
 
 
 def test_change_status_refuses_a_converted_lead_c1_4(db, users, make_lead):
     lead = make_lead(owner_id=users["sales"].id, converted=True, status="converted")
-    with pytest.raises(LeadIsConverted) as error:
+    with pytest.raises(ReadOnlyRecord) as error:
         change_status(db.session, users["admin"], lead, "new")
     assert error.value.http_status == 409
 
@@ -65,7 +63,7 @@ def test_change_status_refuses_a_converted_lead_c1_4(db, users, make_lead):
 @pytest.mark.parametrize("role", ["viewer", "other_sales"])
 def test_change_status_checks_the_right_to_edit(db, users, make_lead, role):
     lead = make_lead(owner_id=users["sales"].id)
-    with pytest.raises(LeadNotEditable):
+    with pytest.raises(Forbidden):
         change_status(db.session, users[role], lead, "contacted")
 
 
@@ -218,16 +216,21 @@ def test_move_refuses_bad_statuses(db, as_user, users, make_lead, status, code, 
     assert db.session.scalars(select(TimelineEvent)).all() == []
 
 
-def test_move_refuses_a_converted_lead_with_409_c1_4(as_user, users, make_lead):
+def test_move_refuses_a_converted_lead_with_409_c1_4(as_user, db, users, make_lead):
     lead = make_lead(owner_id=users["sales"].id, converted=True, status="converted")
+    before = db_rows(db)
     response = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": "new"})
     assert response.status_code == 409
     assert "converted" in response.get_json()["message"]
+    assert_unchanged(db, before)
 
 
-def test_move_unknown_lead_is_404(as_user):
+def test_move_unknown_lead_is_404(as_user, db, users, make_lead):
+    make_lead(owner_id=users["sales"].id)
+    before = db_rows(db)
     response = as_user("admin").post("/leads/999999/status", data={"status": "new"})
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+    assert_unchanged(db, before)
 
 
 @pytest.mark.csrf

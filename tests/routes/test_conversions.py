@@ -83,6 +83,13 @@ def modal_values(client, lead_id: int, **changes) -> dict:
     return data
 
 
+def _section(html: str, entity: str) -> str:
+    """The preview section of one entity (up to the next section)."""
+    start = html.index(f'pv-{entity}')
+    end = html.find("<section", start)
+    return html[start:end if end != -1 else None]
+
+
 def count(db, model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
@@ -261,7 +268,11 @@ def test_c8_7_preview_shows_created_records_and_moves(as_user, lead):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html
     assert html.count("Will create") == 3  # account, contact, deal; no task
-    assert "Qualification" in html and "1250.00" in html
+    # Values for people: money with its currency and thousands separator, dates in words (C8.7).
+    assert "Qualification" in html and "€1,250.00" in html and "31 Dec 2026" in html
+    assert "1250.00" not in html and "2026-12-31" not in html
+    # Each value says which record it belongs to ("Name" twice was ambiguous).
+    assert "Company name" in html and "Deal name" in html and "<dt>Name</dt>" not in html
     assert "1 note" in html and "the deal, the account (copy), the contact (copy)" in html
     assert "1 tag" in html
 
@@ -291,10 +302,12 @@ def test_c8_7_preview_of_invalid_options_shows_messages(as_user, lead, db):
     response = client.post(f"/leads/{lead.id}/convert/preview", data=data, headers=HX)
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "<html" not in html
-    assert "Contact choice" in html
+    # Every error of the pass at once, each flagged in its own section.
+    assert _section(html, "contact").count("Choose one of the options.") == 1
+    assert "Must be a decimal number" in _section(html, "deal")
     data = modal_values(client, lead.id, **{**DEAL, "deal_amount": "12,5.0"})
     html = client.post(f"/leads/{lead.id}/convert/preview", data=data, headers=HX).get_data(as_text=True)
-    assert "Deal · Amount" in html and "must be a decimal number" in html
+    assert "<strong>Amount</strong>: Must be a decimal number" in _section(html, "deal")
 
 
 def test_c7_4_preview_lists_missing_required(as_user, make_lead, users):
@@ -447,7 +460,7 @@ def test_c7_4_required_lead_field_filled_in_the_modal(as_user, lead, db, custom_
 def test_c7_5_bad_deal_input_next_to_the_field(as_user, lead, db, changes, field, message):
     client = as_user("sales")
     html = _refused(client, lead, db, modal_values(client, lead.id, **{**DEAL, **changes}))
-    assert f'id="{field}-error"' in html and message in html.replace("&#34;", '"')
+    assert f'id="{field}-error"' in html and message in html.replace("&#34;", '"').lower()
 
 
 @pytest.mark.parametrize("changes,field", [
@@ -509,7 +522,9 @@ def test_c1_5_conversion_page_shows_who_what_and_previous_values(as_user, lead, 
                        headers=HX).status_code == 204
     conversion = db.session.scalar(select(Conversion))
     html = client.get(f"/conversions/{conversion.id}").get_data(as_text=True)
-    assert users["sales"].display_name in html and "Merged" in html and "your choice" in html
+    # The preselected match was kept: the record says which rule matched, not "your choice".
+    assert users["sales"].display_name in html and "Merged" in html and "matched on e-mail" in html
+    assert "your choice" not in html
     assert f'href="/contacts/{contact.id}"' in html and "Contact · Phone" in html
     assert "+33 1 23 45 67 89" in html and "empty" in html
     assert "1 note" in html and f'href="/leads/{lead.id}"' in html
@@ -524,3 +539,185 @@ def test_c8_3_each_list_row_offers_convert_when_allowed(as_user, users, make_lea
     lead = make_lead(owner_id=users["sales"].id)
     html = as_user(role).get("/leads/").get_data(as_text=True)
     assert (f"/leads/{lead.id}/convert" in html) is shown
+
+
+# --- Issue 7: the modal tried as a new user would -------------------------------------------------
+
+def _options(html: str, name: str) -> list[str]:
+    """The option labels of one select of the modal."""
+    import re
+
+    block = html[html.index(f'name="{name}"'):]
+    block = block[:block.index("</select>")]
+    return [re.sub(r"\s+", " ", label).strip() for label in re.findall(r"<option[^>]*>([^<]*)</option>", block)]
+
+
+@pytest.mark.parametrize("role,offered,refused", [
+    ("admin", {"admin", "manager", "sales", "other_sales"}, set()),
+    ("manager", {"manager", "sales"}, {"admin", "other_sales"}),
+    ("sales", {"sales"}, {"admin", "manager", "other_sales"}),
+])
+def test_owner_pickers_list_only_assignable_owners(as_user, lead, users, role, offered, refused):
+    """Issue 7 step 5: the modal's three owner pickers offer who the user may assign
+    (permissions.assignable_owners_clause), not every active user."""
+    html = as_user(role).get(f"/leads/{lead.id}/convert", headers=HX).get_data(as_text=True)
+    for picker in ("owner_id", "deal_owner_id", "task_owner_id"):
+        names = set(_options(html, picker))
+        assert {users[r].display_name for r in offered} <= names, picker
+        assert not {users[r].display_name for r in refused} & names, picker
+
+
+def test_c5_1_ticking_deal_keeps_the_preview_and_flags_the_stage_in_its_section(as_user, lead):
+    client = as_user("sales")
+    data = modal_values(client, lead.id, create_deal="y")
+    response = client.post(f"/leads/{lead.id}/convert/preview", data=data, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    # The preview is kept: account, contact and the deal to be are still shown...
+    assert html.count("Will create") == 3 and "1 note" in html and "Company name" in html
+    # ...and the stage is flagged in the deal's section, not as a banner replacing everything.
+    assert "<strong>Stage</strong>: This field is required." in _section(html, "deal")
+    assert "Some options are not valid" not in html
+    # The fields' errors for convert.js, and no alert raised while the person is typing (polite status).
+    assert "deal_stage&#34;: [&#34;This field is required.&#34;]" in html
+    assert 'role="alert"' not in html
+
+
+def test_c7_5_every_error_in_one_pass(as_user, lead, db):
+    """A bad e-mail is reported together with the deal's errors, not after they are fixed."""
+    from tests.conftest import assert_unchanged, db_rows
+
+    client = as_user("sales")
+    data = modal_values(client, lead.id, create_deal="y", deal_amount="12,5", contact_email="not an e-mail",
+                        deal_closing_date="31/12/2026")
+    html = client.post(f"/leads/{lead.id}/convert/preview", data=data, headers=HX).get_data(as_text=True)
+    for name in ("deal_stage", "deal_amount", "deal_closing_date", "contact_email"):
+        assert f"{name}&#34;:" in html, name
+    assert "E-mail</strong>" in _section(html, "contact") and "Stage</strong>" in _section(html, "deal")
+    before = db_rows(db)
+    response = client.post(f"/leads/{lead.id}/convert", data=data, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for name in ("deal_stage", "deal_amount", "deal_closing_date", "contact_email"):
+        assert f'id="{name}-error"' in html, name
+    assert 'data-edited="true"' in html and "Will create" in html  # edits kept, preview kept
+    assert_unchanged(db, before)
+
+
+def test_c7_4_missing_required_and_invalid_reported_together(as_user, make_lead, users, db):
+    from tests.conftest import assert_unchanged, db_rows
+
+    lead = make_lead(owner_id=users["sales"].id, last_name=None)
+    client = as_user("sales")
+    before = db_rows(db)
+    html = _refused(client, lead, db, modal_values(client, lead.id, contact_phone="12"))
+    assert 'id="contact_phone-error"' in html and 'id="contact_last_name-error"' in html
+    assert_unchanged(db, before)
+
+
+def test_the_modal_has_a_close_button_and_asks_before_discarding(as_user, lead):
+    html = as_user("sales").get(f"/leads/{lead.id}/convert", headers=HX).get_data(as_text=True)
+    assert 'aria-label="Close"' in html and html.count("data-close-modal") == 2
+    assert 'id="convert-confirm"' in html and "Discard your changes?" in html and "Keep editing" in html
+    assert 'id="preview-status" role="status" aria-live="polite"' in html
+    # As a page (no modal), closing is a link back to the lead.
+    page = as_user("sales").get(f"/leads/{lead.id}/convert").get_data(as_text=True)
+    assert "data-close-modal" not in page and f'href="/leads/{lead.id}" aria-label="Close"' in page
+
+
+def test_c4_7_radio_and_preview_give_the_same_reason(as_user, lead, make_contact, make_account, users, db):
+    """The matched contact's account, also matched on company name: the radio and the preview
+    say the same true thing."""
+    account = make_account(name="Zylker Inc.", owner_id=users["sales"].id)
+    make_contact(email="charles.s@zylker.com", account_id=account.id, owner_id=users["sales"].id)
+    client = as_user("sales")
+    html = client.get(f"/leads/{lead.id}/convert", headers=HX).get_data(as_text=True)
+    assert "Add to existing Zylker Inc. — the account of the matched contact" in html
+    assert "Zylker Inc. — matched on company name" not in html
+    preview = client.post(f"/leads/{lead.id}/convert/preview", data=modal_values(client, lead.id),
+                          headers=HX).get_data(as_text=True)
+    assert "the account of the matched contact" in _section(preview, "account")
+    assert "matched on e-mail" in _section(preview, "contact")
+
+
+def test_c4_3_kept_suggestion_is_recorded_with_its_rule(as_user, lead, make_contact, users, db):
+    contact = make_contact(email="charles.s@zylker.com", owner_id=users["sales"].id)
+    client = as_user("sales")
+    data = modal_values(client, lead.id)
+    assert data["contact_choice"] == data["contact_suggested"] == f"link:{contact.id}"
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    conversion = db.session.scalar(select(Conversion))
+    assert (conversion.contact_id, conversion.contact_reason) == (contact.id, "email")
+    assert conversion.options["contact"]["action"] == "auto"
+
+
+def test_c4_3_suggestion_no_longer_best_is_refused_with_nothing_written(as_user, lead, make_contact, users, db):
+    from tests.conftest import assert_unchanged, db_rows
+
+    shown = make_contact(first_name="Old", last_name="Match", email="old@zylker.com", owner_id=users["sales"].id)
+    make_contact(email="charles.s@zylker.com", owner_id=users["sales"].id)
+    client = as_user("sales")
+    # The modal preselected `shown` (as if the better match appeared since it opened).
+    data = modal_values(client, lead.id, contact_choice=f"link:{shown.id}", contact_suggested=f"link:{shown.id}")
+    before = db_rows(db)
+    response = client.post(f"/leads/{lead.id}/convert", data=data, headers=HX)
+    assert response.status_code == 409 and "possible duplicates changed" in response.get_data(as_text=True)
+    assert_unchanged(db, before)
+
+
+def test_c1_5_record_of_a_conversion_with_deal_and_notes(as_user, lead, db):
+    """Was a 500: note copies are stored with "from": null, and the page joined it."""
+    client = as_user("sales")
+    data = modal_values(client, lead.id, **DEAL, create_task="y", task_subject="Call back",
+                        task_due_date="2026-12-15")
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    conversion = db.session.scalar(select(Conversion))
+    assert any(m["from"] is None for m in conversion.moved_records)
+    response = client.get(f"/conversions/{conversion.id}")
+    html = " ".join(response.get_data(as_text=True).split())
+    assert response.status_code == 200
+    assert "moved from the lead to the deal" in html and "copied to the account" in html
+    assert f'href="/deals/{conversion.deal_id}"' in html
+    assert "€1,250.00" in html and "31 Dec 2026" in html and "15 Dec 2026" in html
+    fragment = client.get(f"/conversions/{conversion.id}", headers=HX)
+    assert fragment.status_code == 200
+
+
+def test_c1_5_record_names_linked_records_and_where_tags_really_went(as_user, lead, make_contact, users, db):
+    contact = make_contact(first_name="Chuck", last_name="Stone", email="chuck@zylker.com",
+                           owner_id=users["sales"].id)
+    client = as_user("sales")
+    data = modal_values(client, lead.id, contact_choice=f"link:{contact.id}")
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    conversion = db.session.scalar(select(Conversion))
+    html = client.get(f"/conversions/{conversion.id}").get_data(as_text=True)
+    assert f'Add to existing <a href="/contacts/{contact.id}">Chuck Stone</a>' in html
+    assert f"#{contact.id}" not in html and "your choice" not in html and "chosen in the form" in html
+    # No deal was made: the tags went to the contact only, whatever the option said.
+    tags = html[html.index("<dt>Tags to</dt>"):]
+    assert tags[:tags.index("</dd>")].endswith("the contact")
+
+
+def test_c1_4_converted_lead_banner_lists_the_task(as_user, lead, db):
+    client = as_user("sales")
+    data = modal_values(client, lead.id, create_task="y", task_subject="Call back")
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    html = client.get(f"/leads/{lead.id}").get_data(as_text=True)
+    banner = html[html.index("converted-banner"):]
+    banner = banner[:banner.index("</section>")]
+    assert "Task" in banner and "Call back" in banner and "Contact" in banner and "Account" in banner
+
+
+def test_c4_3_kept_account_suggestion_alone_is_recorded_with_its_rule(as_user, lead, make_account, users, db):
+    """Only the account matched (company name); the contact is created: the kept account match is
+    recorded with its rule, and C4.5 still applies (no contact of that account matched)."""
+    account = make_account(name="ZYLKER inc", owner_id=users["sales"].id)
+    client = as_user("sales")
+    data = modal_values(client, lead.id)
+    assert (data["account_choice"], data["contact_choice"]) == (f"link:{account.id}", "create")
+    assert client.post(f"/leads/{lead.id}/convert", data=data, headers=HX).status_code == 204
+    conversion = db.session.scalar(select(Conversion))
+    assert (conversion.account_id, conversion.account_reason, conversion.contact_action) == (
+        account.id, "company_name", "created")
+    html = client.get(f"/conversions/{conversion.id}").get_data(as_text=True)
+    assert "matched on company name" in html

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import csrf_token_from
+from tests.conftest import assert_unchanged, csrf_token_from, db_rows
 from webapp.models import (
     Address,
     Campaign,
@@ -106,8 +107,11 @@ def test_unknown_lead_is_404(as_user, url):
     assert as_user("admin").get(url).status_code == 404
 
 
-def test_update_unknown_lead_is_404(as_user):
+def test_update_unknown_lead_is_404(as_user, db, make_lead):
+    make_lead()
+    before = db_rows(db)
     assert as_user("admin").post("/leads/9999", data=lead_data()).status_code == 404
+    assert_unchanged(db, before)
 
 
 # --- htmx fragments ---------------------------------------------------------------------------
@@ -127,9 +131,11 @@ def test_htmx_create_answers_hx_redirect(as_user, db):
     assert response.headers["HX-Redirect"].endswith(f"/leads/{lead.id}")
 
 
-def test_htmx_form_error_is_the_form_fragment(as_user):
+def test_htmx_form_error_is_the_form_fragment(as_user, db):
+    before = db_rows(db)
     response = as_user("sales").post("/leads/", data=lead_data(email="nope"), headers=HX)
     assert response.status_code == 422
+    assert_unchanged(db, before)
     html = response.get_data(as_text=True)
     assert "<html" not in html and 'id="lead-form"' in html
 
@@ -183,7 +189,7 @@ def test_sales_owner_defaults_to_self_and_cannot_be_someone_else(as_user, db, us
     assert users["other_sales"].display_name not in html
     response = client.post("/leads/", data=lead_data(owner_id=str(users["other_sales"].id)))
     assert response.status_code == 422
-    assert "Choose an owner from the list." in response.get_data(as_text=True)
+    assert "Owner must be yourself: your role assigns records only to you." in response.get_data(as_text=True)
     assert count(db, Lead) == 0
 
 
@@ -196,28 +202,28 @@ def test_manager_may_assign_to_a_report(as_user, db, users):
 # --- Bad input: 422, the message next to the field, nothing written ---------------------------
 
 BAD_INPUT = [
-    ({"email": "not-an-email"}, "email", "Enter a valid e-mail address"),
-    ({"first_name": "x" * 101}, "first_name", "cannot be longer than 100 characters"),
-    ({"company": "c" * 256}, "company", "cannot be longer than 255 characters"),
-    ({"annual_revenue": "abc"}, "annual_revenue", "Not a valid decimal value"),
-    ({"annual_revenue": "NaN"}, "annual_revenue", "Enter a number."),
-    ({"annual_revenue": "sNaN"}, "annual_revenue", "Enter a number."),
-    ({"annual_revenue": "-5"}, "annual_revenue", "Enter an amount between 0"),
-    ({"annual_revenue": "1e20"}, "annual_revenue", "Enter an amount between 0"),
-    ({"employees": "-3"}, "employees", "Enter a whole number of 0 or more."),
-    ({"employees": "many"}, "employees", "Not a valid integer value"),
-    ({"employees": "99999999999"}, "employees", "Enter a whole number of 0 or more."),
-    ({"owner_id": "9999"}, "owner_id", "Choose an owner from the list."),
-    ({"owner_id": "abc"}, "owner_id", "Choose an owner from the list."),
-    ({"team_id": "9999"}, "team_id", "Choose a team from the list."),
-    ({"status": "bogus"}, "status", "Choose a status from the list."),
-    ({"status": "converted"}, "status", "Choose a status from the list."),
-    ({"currency": "EURO"}, "currency", "Choose a currency from the list."),
-    ({"salutation": "King"}, "salutation", "Choose a salutation from the list."),
-    ({"phone": "12"}, "phone", "phone number"),
-    ({"website": "http://"}, "website", "Enter a web address"),
-    ({"tags": "t" * 61}, "tags", "at most 60 characters"),
-    ({"last_name": "", "company": ""}, "last_name", "A lead needs a last name or a company"),
+    ({"email": "not-an-email"}, "email", "E-mail is not a valid e-mail address"),
+    ({"first_name": "x" * 101}, "first_name", "First name is at most 100 characters."),
+    ({"company": "c" * 256}, "company", "Company is at most 255 characters."),
+    ({"annual_revenue": "abc"}, "annual_revenue", 'Annual revenue must be a decimal amount, e.g. "1250.00".'),
+    ({"annual_revenue": "NaN"}, "annual_revenue", "Annual revenue must be a decimal amount"),
+    ({"annual_revenue": "sNaN"}, "annual_revenue", "Annual revenue must be a decimal amount"),
+    ({"annual_revenue": "-5"}, "annual_revenue", "Annual revenue must be zero or more."),
+    ({"annual_revenue": "1e20"}, "annual_revenue", "Annual revenue must be a decimal amount"),
+    ({"employees": "-3"}, "employees", "Employees must be a whole number between 0 and 2147483647."),
+    ({"employees": "many"}, "employees", "Employees must be a whole number."),
+    ({"employees": "99999999999"}, "employees", "Employees must be a whole number between 0 and 2147483647."),
+    ({"owner_id": "9999"}, "owner_id", "Owner is not an active user (id 9999)."),
+    ({"owner_id": "abc"}, "owner_id", "Owner must be a whole number."),
+    ({"team_id": "9999"}, "team_id", "Team is not a known team (id 9999)."),
+    ({"status": "bogus"}, "status", "Status must be one of: new"),
+    ({"status": "converted"}, "status", "Status a lead becomes converted only through a lead conversion."),
+    ({"currency": "EURO"}, "currency", "Currency must be an ISO 4217 code"),
+    ({"salutation": "x" * 21}, "salutation", "Salutation is at most 20 characters."),
+    ({"phone": "12"}, "phone", "Phone has the wrong number of digits for a phone number."),
+    ({"website": "http://"}, "website", "Website is not a valid web address."),
+    ({"tags": "t" * 61}, "tags", "Tags has a tag longer than 60 characters."),
+    ({"last_name": "", "company": ""}, "last_name", "Last name is required when company is empty."),
 ]
 
 
@@ -228,7 +234,7 @@ def test_create_bad_input_is_422_next_to_the_field(as_user, db, override, field,
     html = response.get_data(as_text=True)
     # The message sits in the field's own error element, referenced by the input.
     assert f'id="{field}-error"' in html
-    error = html.split(f'id="{field}-error"', 1)[1].split("</div>", 1)[0]
+    error = unescape(html.split(f'id="{field}-error"', 1)[1].split("</div>", 1)[0])
     assert message in error
     assert 'aria-invalid="true"' in html
     assert count(db, Lead) == 0
@@ -278,9 +284,9 @@ def lead_customs(db):
 def test_custom_fields_are_rendered_and_stored(as_user, db, lead_customs):
     client = as_user("sales")
     html = client.get("/leads/new").get_data(as_text=True)
-    assert 'name="custom_vat"' in html and 'type="date"' in html and "Customer since" in html
-    response = client.post("/leads/", data=lead_data(custom_vat="FR123", custom_seats="12", custom_size="M",
-                                                     custom_since="2024-02-29", custom_partner="y"))
+    assert 'name="cf_vat"' in html and 'type="date"' in html and "Customer since" in html
+    response = client.post("/leads/", data=lead_data(cf_vat="FR123", cf_seats="12", cf_size="M",
+                                                     cf_since="2024-02-29", cf_partner="y"))
     assert response.status_code == 303
     lead = db.session.scalar(select(Lead))
     assert get_custom(db.session, "lead", lead.id) == {
@@ -290,15 +296,15 @@ def test_custom_fields_are_rendered_and_stored(as_user, db, lead_customs):
 
 
 @pytest.mark.parametrize("override,field,message", [
-    ({"custom_vat": ""}, "custom_vat", "Is required."),
-    ({"custom_vat": "x" * 21}, "custom_vat", "at most 20 characters"),
-    ({"custom_seats": "abc"}, "custom_seats", "Must be a number."),
-    ({"custom_seats": "1.5"}, "custom_seats", "Must be a whole number."),
-    ({"custom_size": "XL"}, "custom_size", "Must be one of: S, M, L."),
-    ({"custom_since": "2024-02-30"}, "custom_since", "Must be a date"),
+    ({"cf_vat": ""}, "cf_vat", "is required."),
+    ({"cf_vat": "x" * 21}, "cf_vat", "is at most 20 characters."),
+    ({"cf_seats": "abc"}, "cf_seats", "must be a whole number."),
+    ({"cf_seats": "1.5"}, "cf_seats", "must be a whole number."),
+    ({"cf_size": "XL"}, "cf_size", "must be one of: S, M, L."),
+    ({"cf_since": "2024-02-30"}, "cf_since", "must be a date (YYYY-MM-DD)."),
 ])
 def test_bad_custom_values_are_422(as_user, db, lead_customs, override, field, message):
-    response = as_user("sales").post("/leads/", data=lead_data(**{"custom_vat": "FR1", **override}))
+    response = as_user("sales").post("/leads/", data=lead_data(**{"cf_vat": "FR1", **override}))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert message in html.split(f'id="{field}-error"', 1)[1].split("</div>", 1)[0]
@@ -381,9 +387,9 @@ def test_add_and_remove_address(as_user, db, own_lead):
 
 
 @pytest.mark.parametrize("data,message", [
-    ({"type": "home", "city": "Lyon"}, "Choose billing, delivery or default."),
-    ({"type": "billing"}, "Fill at least one line of the address."),
-    ({"type": "billing", "city": "x" * 101}, "cannot be longer than 100 characters"),
+    ({"type": "home", "city": "Lyon"}, "Type must be one of: billing, delivery, default."),
+    ({"type": "billing"}, "Street is empty: fill at least one line of the address."),
+    ({"type": "billing", "city": "x" * 101}, "City is at most 100 characters."),
 ])
 def test_bad_address_is_422(as_user, db, own_lead, data, message):
     response = as_user("sales").post(f"/leads/{own_lead.id}/addresses", data=data, headers=HX)
@@ -416,7 +422,7 @@ def test_add_to_campaign(as_user, db, own_lead):
     assert response.status_code == 200
     assert "Spring &lt;fair&gt;" in response.get_data(as_text=True)
     again = client.post(f"/leads/{own_lead.id}/campaigns", data={"campaign_id": campaign.id}, headers=HX)
-    assert again.status_code == 422 and "already in this campaign" in again.get_data(as_text=True)
+    assert again.status_code == 422 and "Campaign already has this lead." in again.get_data(as_text=True)
     bad = client.post(f"/leads/{own_lead.id}/campaigns", data={"campaign_id": 999}, headers=HX)
     assert bad.status_code == 422 and "Choose a campaign from the list." in bad.get_data(as_text=True)
     assert count(db, CampaignMember) == 1
@@ -435,10 +441,10 @@ def test_add_line_item_with_product_price_and_total(as_user, db, own_lead):
     assert "59.70" in response.get_data(as_text=True)
     line = db.session.scalar(select(LineItem))
     assert (line.unit_price, line.quantity, line.parent_id) == (Decimal("19.90"), Decimal("3"), own_lead.id)
-    for data, message in (({"product_id": product.id, "quantity": "0"}, "Enter a quantity above 0."),
-                          ({"product_id": 999, "quantity": "1"}, "Choose a product from the list."),
-                          ({"product_id": product.id, "quantity": "x"}, "Not a valid decimal value"),
-                          ({"product_id": product.id, "quantity": "1", "unit_price": "-1"}, "Enter a price of 0 or more.")):
+    for data, message in (({"product_id": product.id, "quantity": "0"}, "Quantity must be more than 0."),
+                          ({"product_id": 999, "quantity": "1"}, "Product must be chosen from the list."),
+                          ({"product_id": product.id, "quantity": "x"}, "Quantity must be a decimal amount"),
+                          ({"product_id": product.id, "quantity": "1", "unit_price": "-1"}, "Unit price must be zero or more.")):
         bad = client.post(f"/leads/{own_lead.id}/line-items", data=data, headers=HX)
         assert bad.status_code == 422 and message in bad.get_data(as_text=True)
     assert count(db, LineItem) == 1

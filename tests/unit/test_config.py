@@ -1,5 +1,7 @@
 """Configuration from the environment: SQLite by default, PostgreSQL by DATABASE_URL, secrets."""
 
+from datetime import timedelta
+
 import pytest
 
 from webapp import config
@@ -43,3 +45,32 @@ def test_production_with_secret_key_sets_secure_cookies(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_ENV", "production")
     settings = config.load(str(tmp_path))
     assert settings["SECRET_KEY"] == "s3cret" and settings["SESSION_COOKIE_SECURE"]
+
+
+def test_remember_me_cookie_is_samesite_lax_for_14_days(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRM_ENV", raising=False)
+    monkeypatch.delenv("FLASK_ENV", raising=False)
+    settings = config.load(str(tmp_path))
+    assert settings["REMEMBER_COOKIE_SAMESITE"] == "Lax" and settings["REMEMBER_COOKIE_HTTPONLY"]
+    assert settings["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)
+    assert not settings["REMEMBER_COOKIE_SECURE"]
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("CRM_ENV", "production")
+    assert config.load(str(tmp_path))["REMEMBER_COOKIE_SECURE"]
+
+
+def test_apps_with_an_explicit_config_get_the_cookie_defaults_too(tmp_path):
+    from webapp import create_app
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["REMEMBER_COOKIE_DURATION"] == timedelta(days=14)
+    assert app.config["RATELIMIT_ENABLED"] and app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_redis_url_stores_the_login_throttle_counts_in_redis(tmp_path):
+    from webapp import create_app
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                      "RATELIMIT_ENABLED": False, "REDIS_URL": "redis://127.0.0.1:6379/13"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/13"

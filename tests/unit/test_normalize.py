@@ -2,7 +2,15 @@
 
 import pytest
 
-from webapp.normalize import norm_company, norm_email, norm_name, norm_phone, region_for
+from webapp.normalize import (
+    norm_company,
+    norm_email,
+    norm_name,
+    norm_phone,
+    region_for,
+    text_problem,
+    words,
+)
 
 
 @pytest.mark.parametrize("raw", ["Zylker", "ZYLKER", "Zylker Inc.", "Zylker, Inc", "zylker incorporated",
@@ -43,3 +51,51 @@ def test_c4_7_phones_in_e164(raw, region, e164):
 def test_region_for_country_names_and_codes():
     assert (region_for("United States"), region_for("de"), region_for("Atlantis"), region_for(None)) == (
         "US", "DE", "FR", "FR")
+
+
+@pytest.mark.parametrize("raw,key", [
+    ("S.A. Zylker", "zylker"), ("Zylker S.A.", "zylker"), ("S. A. R. L. Zylker", "zylker"),
+    ("J. P. Morgan", "jp morgan"), ("X Y Zylker Z", "xy zylker z"), ("X.Y. Zylker Z.W.", "xy zylker zw"),
+    ("Zylker A", "zylker a"), ("X", "x"), ("Zylker & Co", "zylker"),
+])
+def test_c4_7_company_initials_are_glued_before_legal_forms_are_dropped(raw, key):
+    """Runs of one-letter words ("S.A.", "J. P.") are one word, wherever they stand in the name."""
+    assert norm_company(raw) == key
+
+
+def test_c4_7_names_and_words_of_nothing():
+    assert norm_name() is None and norm_name("", " ", "-") is None
+    assert words(None) == [] and words("") == [] and words(" -- ") == []
+    assert words("  Élodie  D'Arc ") == ["elodie", "d", "arc"]
+
+
+def test_c4_7_emails_only_trimmed_and_lower_cased():
+    assert norm_email(None) is None and norm_email("   ") is None
+    assert norm_email(" A.B+tag@Ex.COM\n") == "a.b+tag@ex.com"
+
+
+@pytest.mark.parametrize("raw,region,e164", [
+    ("   ", None, None), (None, "US", None), ("020 7946 0958", "gb", "+442079460958"),
+    ("01 23 45 67 89", "", "+33123456789"), ("06 12 34 56 78", "fr", "+33612345678"),
+    ("+1 415 555 2671", "GB", "+14155552671"),
+])
+def test_c4_7_phone_region_is_case_insensitive_and_defaults_to_france(raw, region, e164):
+    assert norm_phone(raw, region) == e164
+
+
+@pytest.mark.parametrize("country,region", [
+    ("UK", "GB"), ("uk", "GB"), ("United Kingdom", "GB"), ("Royaume-Uni", "GB"), ("GB", "GB"),
+    ("us", "US"), ("USA", "US"), ("États-Unis", "US"), ("Deutschland", "DE"), ("  fr ", "FR"),
+    ("BE", "BE"), ("Belgique", "BE"), ("", "FR"), ("ZZ", "FR"), ("Narnia", "FR"),
+])
+def test_c4_7_region_for_country_names_codes_and_uk(country, region):
+    """"UK" is not an ISO region (GB is): a name or code the table knows wins over a bad code."""
+    assert region_for(country) == region
+
+
+def test_text_problem_names_nul_and_lone_surrogates():
+    assert text_problem("plain text, accents é, emoji 🙂") is None
+    assert text_problem("a\x00b") == "must not contain NUL characters"
+    assert text_problem("\x00") == "must not contain NUL characters"
+    assert text_problem("lone \ud800 surrogate") == "is not valid Unicode text"
+    assert text_problem("") is None

@@ -18,6 +18,9 @@ options.py
     ConversionOptions.from_dict(body) parses exactly the JSON body of POST
     /api/v1/lead-conversions (api.md; "lead_id" is ignored, "interactive" is accepted for
     the modal) and raises InvalidOptions(errors={"deal.stage": ["is required"], ...}).
+    ConversionOptions.parse(body) is the same parser without the raise: its errors stay on
+    options.errors and plan() / apply() report them together with their own (one pass, for
+    the modal and the API: parse, then plan).
     `fields` hold standard keys ("last_name") and custom ones, either as {"custom":
     {"vat": ...}} or flat "custom.vat"; they override / complete the mapped values.
     The body's "lead": {"fields": {...}} part (same two spellings) fills LeadFields: validated like
@@ -34,54 +37,76 @@ options.py
     only when it holds fields, so older requests keep their hash).
 
 errors.py
-    ConversionError(message, errors: {field: [reasons]}, code) with .http_status and
-    .as_dict() -> {"error", "message", "errors"}; subclasses ConversionDenied (403),
-    DuplicatesHidden (403, C4.8, .who = users who can convert), AlreadyConverted (409,
-    .conversion_id, included in as_dict()), IdempotencyConflict (409), MissingRequired (422,
+    The conversion's refusals, subclasses of webapp.errors (one hierarchy, rendered by the app's
+    handlers): ConversionError (= DomainError), ConversionDenied (Forbidden, 403),
+    DuplicatesHidden (403, C4.8, .who = users who can convert), AlreadyConverted (Conflict 409,
+    .conversion_id, in the body), IdempotencyConflict (409), MissingRequired (Invalid 422,
     errors like {"contact.last_name": ["is required"], "lead.custom.vat": [...]}),
-    InvalidOptions (422, e.g. {"contact.phone": [...], "deal.amount": [...]}),
-    RecordNotFound (404). Error keys are "<entity>.<field>" / "<entity>.custom.<key>" (entity
-    "lead" for the lead part).
+    InvalidOptions (Invalid 422, e.g. {"contact.phone": [...], "deal.amount": [...]}),
+    RecordNotFound (NotFound 404). Error keys are "<entity>.<field>" / "<entity>.custom.<key>"
+    (entity "lead" for the lead part).
 
+The planner, in parts
+---------------------
+plan.py
+    The plan's data types (no queries). ConversionPlan: lead, account / contact / deal / task:
+    EntityPlan(entity, action "created"|"merged"|"linked"|"none", record_id, reason ("email",
+    "company_name", "full_name", "unique:<key>", "contact_account", "chosen"), label, values
+    (what a created record gets: {field: value}, custom as "custom.<key>"), fills (what a merged
+    record's EMPTY fields receive, C3.5), read_only (C7.3)), candidates {"account":
+    [Candidate(id, name, reason)], "contact": [...]} (visible records only, C4.8; best first),
+    moves {"notes", "attachments", "activities", "campaigns", "tags", "line_items", "addresses"}
+    counts, destinations (where each kind goes, in words: {"notes": ["deal", "account (copy)",
+    "contact (copy)"], "activities": ["contact", "deal (open ones)"], ...}; [] = stays on the
+    lead; computed by transfer.py's placement functions, so the preview cannot disagree with the
+    moves), lead_values (the validated LeadFields), missing, warnings (sentences, e.g. the
+    mapping drops the lead source C6.6), blocked (a DuplicatesHidden for an interactive plan,
+    else None). plan.errors() gives missing as {"contact.last_name": ["is required"]};
+    plan.check() raises MissingRequired / the blocking DuplicatesHidden; plan.as_dict() is
+    serialize.plan_as_dict(plan). Planning: the state the parts below share while building one
+    plan (session, actor, options, lead, the lead as its form fields leave it, definitions,
+    mapping, validated overrides, collected field errors and warnings).
+resolve.py (C2, C4)
+    resolve(p) -> (account, contact, matches): created / merged / linked, on matching.py's
+    look-ups; hidden_duplicates (C4.8: "create" is refused too when the only matches are hidden;
+    visible ones are the person's choice and only offered as candidates); match_keys(p) and
+    lock_match_keys(session, keys): the write lock that serialises concurrent conversions sharing
+    a normalised key (PostgreSQL: pg_advisory_xact_lock per key, sorted; SQLite: BEGIN
+    IMMEDIATE), taken before the look-up so that the second conversion links what the first
+    created.
+values.py (C3, C5, C7.5)
+    validate_fields (the options' `fields`, typed per column; custom ones through
+    records.validate_custom), mapped values and fills (fill_account, fill_contact, C3.5),
+    plan_deal (pipeline, stage fallback C5.2, amount and currency C5.3), plan_task (C5.4).
+requirements.py (C7)
+    check_may_convert (C7.1, C7.2, C1.4), check_rights (create permissions), missing (C7.4).
 planner.py
-    plan(session, actor, lead_id, options) -> ConversionPlan. Reads only. Raises
-    RecordNotFound, ConversionDenied, AlreadyConverted, InvalidOptions and (non-interactive)
-    DuplicatesHidden. It does NOT raise MissingRequired: the plan lists plan.missing
-    ({"contact": ["last_name"], "lead": ["custom.vat"]}) so the modal can show the fields;
-    plan.errors() gives them as {"contact.last_name": ["is required"]} and
-    plan.check() raises MissingRequired / the blocking DuplicatesHidden.
-    ConversionPlan: lead, account / contact / deal / task: EntityPlan(entity, action
-    "created"|"merged"|"linked"|"none", record_id, reason ("email", "company_name",
-    "full_name", "unique:<key>", "contact_account", "chosen"), label, values (what a created
-    record gets: {field: value}, custom as "custom.<key>"), fills (what a merged record's
-    EMPTY fields receive, C3.5), read_only (C7.3)), candidates {"account": [Candidate(id,
-    name, reason)], "contact": [...]} (visible records only, C4.8; best first), moves
-    {"notes", "attachments", "activities", "campaigns", "tags", "line_items", "addresses"} counts,
-    destinations (where each of those kinds goes, in words: {"notes": ["deal", "account (copy)",
-    "contact (copy)"], "activities": ["contact", "deal (open ones)"], "tags": ["contact", "deal"],
-    ...}; [] = stays on the lead; computed by transfer.py's own placement functions, so the
-    preview cannot disagree with the moves), lead_values (the validated LeadFields),
-    missing, warnings (sentences, e.g. the mapping drops the lead source C6.6),
-    blocked (a DuplicatesHidden for an interactive plan, else None). C4.8 holds for an explicit
-    "create" too: hidden matches are looked for and block it (visible ones are the person's
-    choice and are only offered as candidates).
-    plan.as_dict() -> the dry-run response of api.md (id null, dry_run true, account /
-    contact / deal / task {id, action, reason}, fields_written (with "lead" when LeadFields
-    are given), not_updated, moved, candidates).
+    plan(session, actor, lead_id, options, *, lock=False) -> ConversionPlan. Reads only (lock=True,
+    used by apply(), only takes the lock above). Raises RecordNotFound, ConversionDenied,
+    AlreadyConverted, InvalidOptions and (non-interactive) DuplicatesHidden. It does NOT raise
+    MissingRequired: plan.missing lists them ({"contact": ["last_name"], "lead": ["custom.vat"]})
+    so the modal can show the fields. Validation is one pass: the errors an options object
+    carries from ConversionOptions.parse() and the planner's own field errors (bad e-mail in
+    `fields`, unknown pipeline, inactive owner...) are raised together in one InvalidOptions.
+serialize.py
+    The one serializer of both API shapes: conversion_as_dict(conversion) (the 201 / GET
+    response; timestamps ISO 8601 with offset, naive ones, as SQLite returns them, are UTC) and
+    plan_as_dict(plan) (the dry run: id null, dry_run true, account / contact / deal / task {id,
+    action, reason}, fields_written (with "lead" when LeadFields are given), not_updated, moved,
+    candidates); jsonable(values) (Decimal and dates as text) for everything stored as JSON.
 
 executor.py
-    apply(session, actor, lead_id, options, idempotency_key=None) -> Conversion (added and
-    flushed, not committed). Runs the named steps resolve, write_lead, write_account,
-    write_contact, write_deal, write_task, transfer, record, mark_converted. An idempotency key
-    must be 1-255 characters of text (else InvalidOptions). Raises everything plan()
-    raises plus MissingRequired, IdempotencyConflict and AlreadyConverted (also when a
-    concurrent conversion won: the caller must roll back). With options.dry_run use
-    plan() instead. The same idempotency key with the same request returns the first
-    Conversion, writing nothing.
-
-serialize.py
-    conversion_as_dict(conversion) -> the 201 response shape of api.md; timestamps ISO 8601 with
-    offset (naive ones, as SQLite returns them, are UTC).
+    apply(session, actor, lead_id, options, idempotency_key=None, *, after_step=None) ->
+    Conversion (added and flushed, not committed). STEPS is the explicit tuple of step functions
+    (resolve, write_lead, write_account, write_contact, write_deal, write_task, transfer,
+    record, mark_converted; STEP_NAMES their names); after_step(step_name, run), when given, is
+    called after each one: the documented seam for fault injection in tests. write_task hangs the
+    follow-up task on the contact (else the account) with deal_id set (C5.4: it shows on the deal
+    too, services.activities.on_record). An idempotency key must be 1-255 characters of text
+    (else InvalidOptions). Raises everything plan() raises plus MissingRequired,
+    IdempotencyConflict and AlreadyConverted (also when a concurrent conversion won: the caller
+    must roll back). With options.dry_run use plan() instead. The same idempotency key with the
+    same request returns the first Conversion, writing nothing.
 
 mapping.py
     DEFAULT_MAPPING (C3.1 as data: {"account": {lead_field: account_field}, "contact": ...,
@@ -91,6 +116,10 @@ mapping.py
     build_values(lead, mapping, entity, lead_custom) and fill_empty_only(current, values).
 
 matching.py
-    find_matches(session, actor, lead, mapping, ...) — duplicates in C4.1 order, each with
-    its reason; normalize.py holds the pure normalisers (norm_email, norm_company...).
+    Matcher(session, actor, lead, mapping, defs, lead_custom).find(...) — duplicates in C4.1
+    order, each with its reason; webapp/normalize.py holds the pure normalisers (norm_email,
+    norm_company...).
+
+transfer.py
+    What moves with the lead (C6) and where (the placement functions the preview also uses).
 """

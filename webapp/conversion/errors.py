@@ -1,32 +1,15 @@
-"""Domain errors of the conversion: each carries an HTTP status so routes translate generically."""
+"""The conversion's refusals: subclasses of webapp.errors (one hierarchy, rendered by the app)."""
 
 from __future__ import annotations
 
+from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
-class ConversionError(Exception):
-    """Base: a sentence for a person, errors per field ({"contact.last_name": ["is required"]}),
-    a machine code (the API's "error") and the HTTP status a route should answer with."""
-
-    http_status = 400
-    code = "conversion_error"
-
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.errors = dict(errors or {})
-        if code:
-            self.code = code
-
-    def as_dict(self) -> dict:
-        """The API error body: {"error", "message", "errors"}."""
-        return {"error": self.code, "message": self.message, "errors": self.errors}
+# The base every conversion refusal shares (a DomainError: status, code, message, errors).
+ConversionError = DomainError
 
 
-class ConversionDenied(ConversionError):
+class ConversionDenied(Forbidden):
     """C7.1/C7.2: missing "Convert leads", a create permission, or the lead is not editable."""
-
-    http_status = 403
-    code = "forbidden"
 
 
 class DuplicatesHidden(ConversionDenied):
@@ -39,47 +22,38 @@ class DuplicatesHidden(ConversionDenied):
         self.who = list(who or [])  # the users who may convert it (User objects)
 
 
-class AlreadyConverted(ConversionError):
+class AlreadyConverted(Conflict):
     """C1.4: the lead was converted already (carries the existing conversion_id)."""
 
-    http_status = 409
     code = "already_converted"
+    default_message = "This lead has already been converted."
 
-    def __init__(self, message: str = "This lead has already been converted.", errors=None, code=None,
+    def __init__(self, message: str | None = None, errors=None, code=None,
                  conversion_id: int | None = None):
         super().__init__(message, errors, code)
         self.conversion_id = conversion_id
 
-    def as_dict(self) -> dict:
-        return {**super().as_dict(), "conversion_id": self.conversion_id}
+    def extra(self) -> dict:
+        return {"conversion_id": self.conversion_id}
 
 
-class IdempotencyConflict(ConversionError):
+class IdempotencyConflict(Conflict):
     """The same Idempotency-Key was used with another request body (or is being processed)."""
 
-    http_status = 409
     code = "idempotency_conflict"
 
 
-class MissingRequired(ConversionError):
+class MissingRequired(Invalid):
     """C7.4: required fields still empty, per field: {"contact.last_name": ["is required"]}."""
 
-    http_status = 422
     code = "missing_required"
 
 
-class InvalidOptions(ConversionError):
+class InvalidOptions(Invalid):
     """C7.5: malformed or invalid options, per field: {"deal.amount": ["must be a number"]}."""
 
-    http_status = 422
-    code = "invalid"
-
-    def __init__(self, message: str = "Some options are not valid.", errors=None, code=None):
-        super().__init__(message, errors, code)
+    default_message = "Some options are not valid."
 
 
-class RecordNotFound(ConversionError):
+class RecordNotFound(NotFound):
     """The lead, or a record named in the options, does not exist or is not visible to the actor."""
-
-    http_status = 404
-    code = "not_found"

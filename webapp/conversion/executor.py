@@ -1,10 +1,15 @@
 """apply(): one conversion in one transaction (C1.3). Adds and flushes, never commits.
 
-The work is split into named steps (STEPS) run in order, so that tests can inject a fault
-after any of them and check that the caller's rollback leaves no trace. The lead is marked
-converted last, by a conditional UPDATE: of two simultaneous conversions exactly one
-matches the row (on PostgreSQL the second waits for the first's row lock, then matches
-nothing); the loser raises AlreadyConverted and its caller rolls back.
+The work is split into steps, STEPS, an explicit tuple of functions of a Run, applied in
+order. The seam for fault injection is apply(..., after_step=callback): the callback is
+called as callback(step_name, run) after each step, so that a test can raise there and check
+that the caller's rollback leaves no trace (STEP_NAMES lists the names).
+
+Concurrency: the resolve step plans with lock=True, so conversions sharing a normalised match
+key (company, e-mail, name) are serialised before their duplicate look-up: the second one
+finds and links what the first created (resolve.lock_match_keys). The lead is marked
+converted last, by a conditional UPDATE: of two simultaneous conversions of one lead exactly
+one matches the row; the loser raises AlreadyConverted and its caller rolls back.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..models import (
     Account,
@@ -23,18 +28,19 @@ from ..models import (
     Lead,
     LeadStatus,
     Task,
+    TimelineEvent,
     record_event,
     utcnow,
 )
+from ..normalize import text_problem
 from ..records import get_custom, set_custom
 from .errors import AlreadyConverted, IdempotencyConflict, InvalidOptions
-from ..normalize import text_problem
 from .options import ConversionOptions
-from .planner import ConversionPlan, EntityPlan, _jsonable, plan
+from .plan import ConversionPlan, EntityPlan
+from .planner import plan
+from .serialize import jsonable
 from .transfer import Targets, Transfer, transfer_all
 
-STEPS = ("resolve", "write_lead", "write_account", "write_contact", "write_deal", "write_task", "transfer", "record",
-         "mark_converted")
 MODELS = {"account": Account, "contact": Contact, "deal": Deal, "task": Task}
 
 
@@ -64,24 +70,29 @@ def request_hash(lead_id: int, options: ConversionOptions) -> str:
 
 
 def apply(session, actor, lead_id: int, options: ConversionOptions | None = None,
-          idempotency_key: str | None = None) -> Conversion:
+          idempotency_key: str | None = None, *, after_step=None) -> Conversion:
     """Convert the lead; returns the Conversion (flushed, not committed).
 
     Raises RecordNotFound, ConversionDenied, DuplicatesHidden, InvalidOptions, MissingRequired,
-    AlreadyConverted, IdempotencyConflict; after any of them the caller must roll back."""
+    AlreadyConverted, IdempotencyConflict; after any of them the caller must roll back.
+    after_step(step_name, run), when given, is called after each step of STEPS (the tests'
+    fault-injection seam; whatever it raises propagates, nothing is caught)."""
     options = options or ConversionOptions()
     _check_key(idempotency_key)
     run = Run(session, actor, lead_id, options, idempotency_key, request_hash(lead_id, options))
-    if idempotency_key:
-        existing = session.scalar(select(Conversion).where(
-            Conversion.created_by == actor.id, Conversion.idempotency_key == idempotency_key))
+    # Options that carry parse errors (ConversionOptions.parse) go on to plan(), which raises them
+    # with its own: they are never a replay (refused values were replaced by defaults).
+    if idempotency_key and not options.errors:
+        existing = session.scalar(_BY_KEY, {"actor": actor.id, "key": idempotency_key})
         if existing is not None:
             if existing.request_hash != run.request_hash:
                 raise IdempotencyConflict("This Idempotency-Key was already used with another request.",
                                           {"idempotency_key": ["was used with another request"]})
             return existing  # a replay: nothing more is written
-    for name in STEPS:
-        globals()[name](run)  # looked up at call time so that tests can patch a step
+    for step in STEPS:
+        step(run)
+        if after_step is not None:
+            after_step(step.__name__, run)
     return run.conversion
 
 
@@ -97,7 +108,7 @@ def _check_key(key) -> None:
 # --- the steps ----------------------------------------------------------------------------
 def resolve(run: Run) -> None:
     """Plan, and refuse what the plan forbids (C4.8, C7.4)."""
-    run.plan = plan(run.session, run.actor, run.lead_id, run.options)
+    run.plan = plan(run.session, run.actor, run.lead_id, run.options, lock=True)
     run.plan.check()
 
 
@@ -203,8 +214,8 @@ def record(run: Run) -> None:
         contact_id=_id(produced["contact"]), contact_action=p.contact.action, contact_reason=p.contact.reason,
         deal_id=_id(produced["deal"]), deal_action=p.deal.action,
         task_id=_id(produced["task"]), task_action=p.task.action,
-        fields_written={e: _jsonable(v) for e, v in run.fields_written.items()},
-        previous_values={e: _jsonable(v) for e, v in run.previous_values.items()},
+        fields_written={e: jsonable(v) for e, v in run.fields_written.items()},
+        previous_values={e: jsonable(v) for e, v in run.previous_values.items()},
         not_updated=p.not_updated(), moved=dict(run.transfer.moved), moved_records=run.transfer.records,
         lead_before={"status": lead.status, "converted": False, "conversion_id": None, "converted_at": None},
         idempotency_key=run.idempotency_key, request_hash=run.request_hash,
@@ -223,38 +234,69 @@ def record(run: Run) -> None:
     lead_link = {"type": "lead", "id": lead.id, "label": lead.display_name}
     links = [{"type": e, "id": r.id, "label": actions[e].label or _label(r)}
              for e, r in produced.items() if r is not None]
-    record_event(s, "lead", lead.id, "converted", f"Converted by {actor_name}", run.actor.id,
+    events = _Events()  # models.record_event builds each event; one statement inserts them all
+    record_event(events, "lead", lead.id, "converted", f"Converted by {actor_name}", run.actor.id,
                  {"links": links, "conversion_id": conversion.id})
     for entity, rec in produced.items():
         if rec is None or entity == "task":
             continue
         if actions[entity].action == "created":
-            record_event(s, entity, rec.id, "created_from_lead", f"Created from lead {lead.display_name}",
+            record_event(events, entity, rec.id, "created_from_lead", f"Created from lead {lead.display_name}",
                          run.actor.id, {"links": [lead_link], "conversion_id": conversion.id})
         else:
-            record_event(s, entity, rec.id, "lead_merged", f"Lead {lead.display_name} merged into this",
+            record_event(events, entity, rec.id, "lead_merged", f"Lead {lead.display_name} merged into this",
                          run.actor.id, {"links": [lead_link], "conversion_id": conversion.id,
                                         "fields": sorted(run.fields_written.get(entity, {}))})
-    s.flush()
+    events.insert(s)
+
+
+class _Events:
+    """Stands for the session in record_event(): keeps the events it builds, then inserts them
+    in one executemany (the ORM would insert them one by one on SQLite, to read back each id,
+    which nothing here needs)."""
+
+    COLUMNS = ("parent_type", "parent_id", "kind", "message", "data", "actor_id")
+
+    def __init__(self):
+        self.events: list[TimelineEvent] = []
+
+    def add(self, event: TimelineEvent) -> None:
+        self.events.append(event)
+
+    def insert(self, session) -> None:
+        if self.events:
+            session.execute(insert(TimelineEvent), [{c: getattr(e, c) for c in self.COLUMNS} for e in self.events])
 
 
 def mark_converted(run: Run) -> None:
     """C1.4, last: the conditional UPDATE that only the first of two concurrent conversions wins."""
     s, lead = run.session, run.plan.lead
-    status = s.scalar(select(LeadStatus.key).where(LeadStatus.category == "converted")
-                      .order_by(LeadStatus.position).limit(1)) or lead.status
-    now = utcnow()
-    result = s.execute(
-        update(Lead).where(Lead.id == lead.id, Lead.converted.is_(False))
-        .values(converted=True, status=status, converted_at=now, conversion_id=run.conversion.id,
-                updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = s.execute(_MARK_CONVERTED, {"lead": lead.id, "conversion": run.conversion.id, "now": utcnow()})
     if result.rowcount != 1:
         winner = s.execute(select(Lead.conversion_id).where(Lead.id == lead.id)).scalar()
         raise AlreadyConverted(conversion_id=winner)
     # Keep the loaded object in step with the row without reloading it.
     s.expire(lead, ["converted", "status", "converted_at", "conversion_id", "updated_at", "status_ref"])
+
+
+_BY_KEY = select(Conversion).where(Conversion.created_by == bindparam("actor"),
+                                   Conversion.idempotency_key == bindparam("key"))
+
+# A plain (Core) UPDATE, built once; the loaded lead is expired rather than synchronised. The status
+# is the first of the "converted" category (the lead keeps its own when there is none).
+_LEADS = Lead.__table__
+_CONVERTED_STATUS = (select(LeadStatus.key).where(LeadStatus.category == "converted")
+                     .order_by(LeadStatus.position).limit(1).scalar_subquery())
+_MARK_CONVERTED = (
+    update(_LEADS).where(_LEADS.c.id == bindparam("lead"), _LEADS.c.converted.is_(False))
+    .values(converted=True, status=func.coalesce(_CONVERTED_STATUS, _LEADS.c.status),
+            converted_at=bindparam("now"), conversion_id=bindparam("conversion"), updated_at=bindparam("now"))
+)
+
+# The steps, in order (C1.3): each takes the Run and leaves its result on it.
+STEPS = (resolve, write_lead, write_account, write_contact, write_deal, write_task, transfer, record,
+         mark_converted)
+STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 
 def _id(obj) -> int | None:
@@ -265,4 +307,4 @@ def _label(obj) -> str:
     return getattr(obj, "display_name", None) or getattr(obj, "subject", None) or f"#{obj.id}"
 
 
-__all__ = ["STEPS", "apply", "request_hash"]
+__all__ = ["STEPS", "STEP_NAMES", "Run", "apply", "request_hash"]

@@ -3,11 +3,11 @@ carry-over custom fields (C3.3), and the pure builders of mapped values (C3.5)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, select
+from sqlalchemy import select
 
+from ..fields import FieldSpec, column_spec, custom_spec
 from ..models import Account, Contact, CustomField, Deal, Lead, Setting
 
 SETTING_KEY = "conversion_mapping"
@@ -40,63 +40,16 @@ _NOT_SOURCES = _SYSTEM | {"status", "currency"}
 # Links and deal settings the conversion sets itself (C2.2, C2.3, C5).
 _NOT_TARGETS = _SYSTEM | {"account_id", "contact_id", "parent_id", "pipeline_id", "stage", "currency",
                          "campaign_id"}
-_KIND_BY_NAME = {"email": "email", "phone": "phone", "mobile": "phone", "fax": "phone", "website": "url"}
 TEXTLIKE = ("text", "email", "phone", "url")
-DEFAULT_LENGTHS = {"text": 255, "email": 254, "phone": 40, "url": 255, "textarea": 10000, "picklist": 255}
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """What a field holds, for compatibility checks: kind (a custom field type or lookup:user)."""
-
-    name: str  # "phone" or "custom.vat"
-    label: str
-    kind: str
-    length: int | None = None
-    options: tuple = ()
-    required: bool = False
-    unique: bool = False
-    carry_over: bool = False
-
-    @property
-    def custom(self) -> bool:
-        return self.name.startswith("custom.")
-
-
-def _column_spec(column) -> FieldSpec:
-    label = column.name.replace("_", " ").capitalize()
-    if column.foreign_keys:
-        target = next(iter(column.foreign_keys)).column.table.name
-        return FieldSpec(column.name, label, f"lookup:{target}")
-    t = column.type
-    if isinstance(t, Boolean):
-        kind, length = "checkbox", None
-    elif isinstance(t, Integer):
-        kind, length = "number", None
-    elif isinstance(t, Numeric):
-        kind, length = "decimal", None
-    elif isinstance(t, Date):
-        kind, length = "date", None
-    elif isinstance(t, Text):
-        kind, length = "textarea", DEFAULT_LENGTHS["textarea"]
-    elif isinstance(t, String):
-        kind, length = _KIND_BY_NAME.get(column.name, "text"), t.length
-    else:  # DateTime and the like: not mappable
-        kind, length = "other", None
-    return FieldSpec(column.name, label, kind, length)
-
-
-def custom_spec(field: CustomField) -> FieldSpec:
-    """The FieldSpec of a custom field definition."""
-    return FieldSpec(f"custom.{field.key}", field.label, field.type,
-                     field.length or DEFAULT_LENGTHS.get(field.type), tuple(field.options or ()),
-                     bool(field.required), bool(field.unique), bool(field.carry_over))
+# Built once: every plan reads the definitions and the stored mapping.
+_DEFINITIONS = select(CustomField).order_by(CustomField.position, CustomField.id)
+_MAPPING = select(Setting.value).where(Setting.key == SETTING_KEY)
 
 
 def custom_definitions(session) -> dict[str, dict[str, CustomField]]:
     """Every custom field definition, {entity: {key: CustomField}} (one query)."""
     defs: dict[str, dict[str, CustomField]] = {e: {} for e in ENTITY_MODELS}
-    for f in session.scalars(select(CustomField).order_by(CustomField.position, CustomField.id)):
+    for f in session.scalars(_DEFINITIONS):
         defs.setdefault(f.entity, {})[f.key] = f
     return defs
 
@@ -108,8 +61,8 @@ def _standard_specs(entity: str, source: bool) -> dict[str, FieldSpec]:
     for column in ENTITY_MODELS[entity].__table__.columns:
         if column.name in excluded:
             continue
-        spec = _column_spec(column)
-        if spec.kind != "other":
+        spec = column_spec(column)
+        if spec is not None:
             specs[spec.name] = spec
     return specs
 
@@ -165,10 +118,10 @@ def incompatibility(src: FieldSpec, tgt: FieldSpec) -> str | None:
 
 def load_mapping(session) -> dict[str, dict[str, str]]:
     """The stored mapping (Setting "conversion_mapping"), else the default table."""
-    row = session.get(Setting, SETTING_KEY)
-    if row is None or not isinstance(row.value, dict):
+    value = session.execute(_MAPPING).scalar()
+    if not isinstance(value, dict):
         return {e: dict(m) for e, m in DEFAULT_MAPPING.items()}
-    return {e: dict(row.value.get(e) or {}) for e in TARGET_ENTITIES}
+    return {e: dict(value.get(e) or {}) for e in TARGET_ENTITIES}
 
 
 def check_mapping(session, mapping, defs: dict | None = None) -> list[dict]:

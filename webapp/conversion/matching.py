@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .. import permissions
 from ..models import Account, Contact, CustomFieldValue
-from ..records import _norm as custom_norm
+from ..records import custom_norm
 from .mapping import is_empty
 
 LIMIT = 10  # matches looked at per step: enough to choose, never a table scan
@@ -100,7 +100,7 @@ class Matcher:
                      else getattr(self.lead, src, None))
             if is_empty(value):
                 continue
-            key = custom_norm(target, value if target.type != "checkbox" else str(value).lower())
+            key = custom_norm(target, value)
             rows = self.session.scalars(
                 select(model).join(CustomFieldValue, CustomFieldValue.parent_id == model.id)
                 .where(CustomFieldValue.field_id == target.id, CustomFieldValue.value_norm == key,
@@ -144,8 +144,3 @@ class Matcher:
             contact_name=self.contacts_by_name() if contacts else [],
             name_is_automatic=not self.lead.email_norm and not self.lead.company_norm,
         )
-
-
-def find_matches(session, actor, lead, mapping: dict, defs: dict, lead_custom: dict) -> Matches:
-    """C4.1-C4.2: the duplicates of `lead` as `actor` sees them, step by step."""
-    return Matcher(session, actor, lead, mapping, defs, lead_custom).find()

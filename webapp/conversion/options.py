@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from .errors import InvalidOptions
+from ..errors import Problem
+from ..fields import ID_SPEC, FieldError, model_specs
+from ..models import Deal, Task
 from ..normalize import text_problem
+from .errors import InvalidOptions
 
 ACTIONS = ("auto", "create", "link", "none")
 TARGETS = ("contact", "account", "deal")
 ATTACHMENT_TARGETS = ("contact", "account", "deal")
 ACTIVITY_TARGETS = ("contact", "account")
-MAX_AMOUNT = Decimal("1e14")
-INT_MAX = 2**31 - 1  # ids are PostgreSQL `integer`: a larger one can exist nowhere
 
 
 @dataclass
@@ -76,10 +77,25 @@ class ConversionOptions:
     dry_run: bool = False
     # The modal (a person choosing): hidden duplicates are reported on the plan, not raised.
     interactive: bool = False
+    # What parse() refused, {"deal.stage": ["is required"]}: plan() reports these together with
+    # its own field errors in one InvalidOptions (never part of to_dict()).
+    errors: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data) -> ConversionOptions:
-        """Parse the JSON body of POST /lead-conversions (lead_id is ignored); raises InvalidOptions."""
+        """Parse the JSON body of POST /lead-conversions (lead_id is ignored); raises InvalidOptions
+        with every error of the body (the planner's checks of `fields` are not run)."""
+        options = cls.parse(data)
+        if options.errors:
+            raise InvalidOptions(errors=options.errors)
+        return options
+
+    @classmethod
+    def parse(cls, data) -> ConversionOptions:
+        """Like from_dict, but the body's errors are kept on .errors (each refused value left at
+        its default) instead of raised, so that plan() / apply() report them together with the
+        checks that need the database (a bad e-mail in `fields`, an unknown pipeline...) in one
+        InvalidOptions: validation in one pass. Raises only for a body that is not an object."""
         return _Parser().options(data)
 
     def to_dict(self) -> dict:
@@ -153,8 +169,7 @@ class _Parser:
         )
         if opts.account.action == "none" and opts.contact.action == "none":
             self.err("contact.action", "an account or a contact must be created or linked (C1.1)")
-        if self.errors:
-            raise InvalidOptions(errors=self.errors)
+        opts.errors = self.errors
         return opts
 
     # --- pieces -------------------------------------------------------------------------
@@ -188,33 +203,33 @@ class _Parser:
                             fields=self.fields(value.get("fields"), key))
 
     def fields(self, value, key: str) -> dict:
-        """Flat {field: value}: {"custom": {"vat": "x"}} becomes {"custom.vat": "x"}."""
+        """Flat {field: value}: {"custom": {"vat": "x"}} becomes {"custom.vat": "x"}. The values
+        are checked by the field layer once the planner knows which field each one fills."""
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.err(f"{key}.fields", "must be an object of field name to value")
+            self.err(f"{key}.fields", Problem("not_object"))
             return {}
         out = {}
         for name, raw in value.items():
             if name == "custom":
                 if not isinstance(raw, dict):
-                    self.err(f"{key}.custom", "must be an object of custom field key to value")
+                    self.err(f"{key}.custom", Problem("not_object"))
                     continue
                 for ckey, craw in raw.items():
-                    out[f"custom.{ckey}"] = self.scalar(craw, f"{key}.custom.{ckey}")
+                    if self.key_ok(ckey, f"{key}.custom"):
+                        out[f"custom.{ckey}"] = craw
                 continue
-            out[name] = self.scalar(raw, f"{key}.{name}")
+            if self.key_ok(name, f"{key}.fields"):
+                out[name] = raw
         return out
 
-    def scalar(self, value, key: str):
-        # Decimal: the API parses JSON fractions exactly.
-        if value is not None and not isinstance(value, str | int | float | bool | Decimal):
-            self.err(key, "must be a text, number, boolean or null")
-            return None
-        if isinstance(value, str) and (problem := text_problem(value)):
-            self.err(key, problem)
-            return None
-        return value
+    def key_ok(self, name, where: str) -> bool:
+        """A key must be text that can be answered back (no NUL, no lone surrogate)."""
+        if isinstance(name, str) and text_problem(name) is None:
+            return True
+        self.err(where, Problem("bad_key"))
+        return False
 
     def lead(self, value) -> LeadFields:
         value = self.obj(value, "lead", {"fields"})
@@ -226,22 +241,18 @@ class _Parser:
         value = self.obj(value, "deal", allowed)
         if value is None:
             return None
-        stage = self.text(value.get("stage"), "deal.stage", 100)
+        deal = model_specs(Deal)
+        stage = self.value(deal["stage"], value.get("stage"), "deal.stage")
         if not stage and "deal.stage" not in self.errors:
-            self.err("deal.stage", "is required")
-        currency = self.text(value.get("currency"), "deal.currency", 3)
-        if currency is not None:
-            if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
-                self.err("deal.currency", "must be a 3-letter ISO code such as EUR")
-            currency = currency.upper()
+            self.err("deal.stage", Problem("required"))
         return DealOptions(
-            name=self.text(value.get("name"), "deal.name", 255),
+            name=self.value(deal["name"], value.get("name"), "deal.name"),
             pipeline_id=self.int_id(value.get("pipeline_id"), "deal.pipeline_id"),
             stage=stage,
-            amount=self.amount(value.get("amount"), "deal.amount"),
-            currency=currency,
-            closing_date=self.date(value.get("closing_date"), "deal.closing_date"),
-            contact_role=self.text(value.get("contact_role"), "deal.contact_role", 100),
+            amount=self.value(deal["amount"], value.get("amount"), "deal.amount"),
+            currency=self.value(deal["currency"], value.get("currency"), "deal.currency"),
+            closing_date=self.value(deal["closing_date"], value.get("closing_date"), "deal.closing_date"),
+            contact_role=self.value(deal["contact_role"], value.get("contact_role"), "deal.contact_role"),
             campaign_id=self.int_id(value.get("campaign_id"), "deal.campaign_id"),
             owner_id=self.int_id(value.get("owner_id"), "deal.owner_id"),
             fields=self.fields(value.get("fields"), "deal"),
@@ -251,11 +262,21 @@ class _Parser:
         value = self.obj(value, "task", {"subject", "due_date", "owner_id"})
         if value is None:
             return None
-        subject = self.text(value.get("subject"), "task.subject", 255)
+        task = model_specs(Task)
+        subject = self.value(task["subject"], value.get("subject"), "task.subject")
         if not subject and "task.subject" not in self.errors:
-            self.err("task.subject", "is required")
-        return TaskOptions(subject=subject or "", due_date=self.date(value.get("due_date"), "task.due_date"),
+            self.err("task.subject", Problem("required"))
+        return TaskOptions(subject=subject or "",
+                           due_date=self.value(task["due_date"], value.get("due_date"), "task.due_date"),
                            owner_id=self.int_id(value.get("owner_id"), "task.owner_id"))
+
+    def value(self, spec, raw, key: str):
+        """`raw` checked by the field layer (the rules of the column it fills), or None."""
+        try:
+            return spec.parse(raw)
+        except FieldError as e:
+            self.err(key, e.problem)
+            return None
 
     def choice(self, data: dict, key: str, allowed: tuple, default: str) -> str:
         value = data.get(key, default)
@@ -269,75 +290,23 @@ class _Parser:
     def tags_to(self, value) -> list[str]:
         if value is None:
             return []
-        if not isinstance(value, list) or any(v not in TARGETS for v in value):
-            self.err("tags_to", "must be a list of: " + ", ".join(TARGETS))
+        if not isinstance(value, list):
+            self.err("tags_to", Problem("not_choice", choices=", ".join(TARGETS)))
             return []
-        return list(dict.fromkeys(value))
+        for i, target in enumerate(value):
+            if target not in TARGETS:
+                self.err(f"tags_to.{i}", Problem("not_choice", choices=", ".join(TARGETS)))
+        return list(dict.fromkeys(v for v in value if v in TARGETS))
 
     def int_id(self, value, key: str) -> int | None:
-        if value is None:
+        try:
+            return ID_SPEC.parse(value, strict=True)
+        except FieldError as e:
+            self.err(key, e.problem)
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            self.err(key, "must be a positive integer id or null")
-            return None
-        if value > INT_MAX:
-            self.err(key, f"is out of range: no id is above {INT_MAX}")
-            return None
-        return value
 
     def boolean(self, value, key: str) -> bool:
         if not isinstance(value, bool):
-            self.err(key, "must be true or false")
+            self.err(key, Problem("not_bool"))
             return False
         return value
-
-    def text(self, value, key: str, limit: int) -> str | None:
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.err(key, "must be text")
-            return None
-        value = value.strip()
-        if len(value) > limit:
-            self.err(key, f"is at most {limit} characters")
-        elif problem := text_problem(value):
-            self.err(key, problem)
-            return None
-        return value or None
-
-    def amount(self, value, key: str) -> Decimal | None:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-            self.err(key, "must be a decimal number such as \"1250.00\"")
-            return None
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            self.err(key, "must be a decimal number such as \"1250.00\"")
-            return None
-        if not amount.is_finite():
-            self.err(key, "must be a decimal number such as \"1250.00\"")
-            return None
-        if amount < 0:
-            self.err(key, "must not be negative")
-            return None
-        if amount >= MAX_AMOUNT:
-            self.err(key, "is too large")
-            return None
-        if amount != amount.quantize(Decimal("0.01")):
-            self.err(key, "has at most 2 decimals")
-            return None
-        return amount.quantize(Decimal("0.01"))
-
-    def date(self, value, key: str) -> date | None:
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            self.err(key, "must be a date (YYYY-MM-DD)")
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.err(key, "must be a date (YYYY-MM-DD)")
-            return None

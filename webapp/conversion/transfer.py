@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, or_, select
 
-from ..models import Address, Attachment, CampaignMember, LineItem, Note, Task
-from ..records import add_tags, get_tags
+from ..models import Address, Attachment, CampaignMember, LineItem, Note, Tag, Tagging, Task
 
 
 @dataclass
@@ -101,11 +100,15 @@ _KINDS = {"Note": "notes", "Attachment": "attachments", "Task": "activities", "C
           "LineItem": "line_items", "Address": "addresses"}
 
 
+# The rows of each kind that hang on a lead, oldest first (built once).
+_OF_LEAD = {model: select(model).where(model.parent_type == "lead", model.parent_id == bindparam("lead_id"))
+            .order_by(model.id) for model in (Note, Attachment, Task, CampaignMember, LineItem, Address)}
+
+
 def _of_lead(session, model, lead_id: int, targets: Targets | None = None) -> list:
     if targets is not None and targets.counts is not None and not targets.counts.get(_KINDS[model.__name__]):
         return []
-    return list(session.scalars(select(model).where(model.parent_type == "lead", model.parent_id == lead_id)
-                                .order_by(model.id)))
+    return list(session.scalars(_OF_LEAD[model], {"lead_id": lead_id}))
 
 
 def _move(t: Transfer, kind: str, obj, entity: str, record, lead_id: int, **extra) -> None:
@@ -121,6 +124,7 @@ def move_notes(session, lead, targets: Targets, t: Transfer) -> None:
     if dest is None or not notes:
         t.moved["notes"] = 0
         return
+    made = []  # (the copy, its log entry): one flush gives every copy its id
     for note in notes:
         _move(t, "note", note, dest, targets.get(dest), lead.id, copy=False)
         for entity in copies:
@@ -128,9 +132,14 @@ def move_notes(session, lead, targets: Targets, t: Transfer) -> None:
             copy = Note(body=note.body, parent_type=entity, parent_id=record.id, author_id=note.author_id,
                         copy_of_id=note.id, created_at=note.created_at)
             session.add(copy)
-            session.flush()
-            t.records.append({"type": "note", "id": copy.id, "from": None, "to": [entity, record.id],
-                              "copy": True, "copy_of": note.id})
+            entry = {"type": "note", "id": None, "from": None, "to": [entity, record.id], "copy": True,
+                     "copy_of": note.id}
+            t.records.append(entry)
+            made.append((copy, entry))
+    if made:
+        session.flush()
+        for copy, entry in made:
+            entry["id"] = copy.id
     t.moved["notes"] = len(notes)
 
 
@@ -175,14 +184,28 @@ def move_campaigns(session, lead, targets: Targets, activities_to: str, t: Trans
 def copy_tags(session, lead, targets: Targets, tags_to: list[str], t: Transfer) -> None:
     """C6.5: copied to each chosen record; "account" without an account goes to the contact."""
     counted = targets.counts is None or targets.counts.get("tags")
-    names = get_tags(session, "lead", lead.id) if counted else []
     places = tag_places(targets.present(), targets.writable, tags_to)
-    for entity in places if names else []:
-        rid = targets.get(entity).id
-        for name in add_tags(session, entity, rid, names):
-            t.records.append({"type": "tag", "name": name, "from": ["lead", lead.id], "to": [entity, rid],
-                              "copy": True})
-    t.moved["tags"] = len(names) if places else 0
+    tags = session.execute(
+        select(Tag.id, Tag.name).join(Tagging, Tagging.tag_id == Tag.id)
+        .where(Tagging.parent_type == "lead", Tagging.parent_id == lead.id).order_by(Tag.name)
+    ).all() if counted and places else []
+    if tags:
+        # The lead's own Tag rows are reused (same tag, whatever the case); what a target already
+        # has is read in one query, the new taggings written in one statement.
+        records = {entity: targets.get(entity).id for entity in places}
+        have = set(session.execute(select(Tagging.parent_type, Tagging.parent_id, Tagging.tag_id).where(
+            or_(*[(Tagging.parent_type == e) & (Tagging.parent_id == rid) for e, rid in records.items()]),
+            Tagging.tag_id.in_([tag.id for tag in tags]))).all())
+        rows = []
+        for entity, rid in records.items():
+            for tag in tags:
+                if (entity, rid, tag.id) not in have:
+                    rows.append({"tag_id": tag.id, "parent_type": entity, "parent_id": rid})
+                    t.records.append({"type": "tag", "name": tag.name, "from": ["lead", lead.id],
+                                      "to": [entity, rid], "copy": True})
+        if rows:
+            session.execute(insert(Tagging), rows)
+    t.moved["tags"] = len(tags) if places else 0
 
 
 def move_line_items(session, lead, targets: Targets, t: Transfer) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, SelectField
-
 from ..models import Contact
 from ..services.records import KINDS
-from .common import Email, Phone
-from .records import RecordForm, RefField, as_choices, text
+from .common import as_choices, choice, column_input
+from .records import RecordForm, RefField
 
 C = Contact
 SALUTATIONS = ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")
@@ -17,25 +15,24 @@ class ContactForm(RecordForm):
     kind = "contact"
     fields = KINDS["contact"].fields
 
-    salutation = SelectField("Salutation", choices=as_choices([("", "—")] + [(s, s) for s in SALUTATIONS]),
-                             coerce=lambda v: v or None)
-    first_name = text("First name", C.first_name)
-    last_name = text("Last name", C.last_name, required=True)
-    title = text("Title", C.title)
-    email = text("E-mail", C.email, Email(), render_kw={"type": "email"})
-    phone = text("Phone", C.phone, Phone(), render_kw={"type": "tel"})
-    mobile = text("Mobile", C.mobile, Phone(), render_kw={"type": "tel"})
-    fax = text("Fax", C.fax, Phone(), render_kw={"type": "tel"})
-    skype = text("Skype", C.skype)
-    linkedin = text("LinkedIn", C.linkedin)
-    twitter = text("Twitter", C.twitter)
-    facebook = text("Facebook", C.facebook)
-    lead_source = text("Lead source", C.lead_source)
-    email_opt_out = BooleanField("E-mail opt-out")
-    description = text("Description", C.description, area=True)
-    mailing_street = text("Street", C.mailing_street)
-    mailing_city = text("City", C.mailing_city)
-    mailing_state = text("State / region", C.mailing_state)
-    mailing_postal_code = text("Postal code", C.mailing_postal_code)
-    mailing_country = text("Country", C.mailing_country)
+    salutation = choice("Salutation", choices=as_choices([("", "—")] + [(s, s) for s in SALUTATIONS]))
+    first_name = column_input(C, "first_name", "First name")
+    last_name = column_input(C, "last_name", "Last name", required=True)
+    title = column_input(C, "title", "Title")
+    email = column_input(C, "email", "E-mail")
+    phone = column_input(C, "phone", "Phone")
+    mobile = column_input(C, "mobile", "Mobile")
+    fax = column_input(C, "fax", "Fax")
+    skype = column_input(C, "skype", "Skype")
+    linkedin = column_input(C, "linkedin", "LinkedIn")
+    twitter = column_input(C, "twitter", "Twitter")
+    facebook = column_input(C, "facebook", "Facebook")
+    lead_source = column_input(C, "lead_source", "Lead source")
+    email_opt_out = column_input(C, "email_opt_out", "E-mail opt-out")
+    description = column_input(C, "description", "Description")
+    mailing_street = column_input(C, "mailing_street", "Street")
+    mailing_city = column_input(C, "mailing_city", "City")
+    mailing_state = column_input(C, "mailing_state", "State / region")
+    mailing_postal_code = column_input(C, "mailing_postal_code", "Postal code")
+    mailing_country = column_input(C, "mailing_country", "Country")
     account_id = RefField("Account")

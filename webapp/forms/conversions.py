@@ -1,5 +1,6 @@
 """The conversion form (C8.1): one WTForms class carrying the modal's choices to the options dict
-of api.md. It validates structure only; the conversion domain validates the values (C7.5)."""
+of api.md. Widgets only: the conversion domain judges every value (C7.5), and its errors are put
+back next to their fields here (apply_errors / field_errors)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ..extensions import db
 from ..models import Account, Campaign, CurrencyRate, CustomField, Pipeline
 from ..permissions import visible_clause
-from .common import owner_choices, strip_filter
-from .records import _custom_field, as_choices
+from .common import as_choices, custom_input, owner_choices_for
 
 # The lead's values shown (and editable) per section; only changed ones are posted as `fields`.
 ACCOUNT_FIELDS = (
@@ -34,6 +34,30 @@ CONTACT_FIELDS = (
 )
 TARGETS = (("contact", "Contact"), ("account", "Account"), ("deal", "Deal"))
 PARENT_CHOICES_MAX = 500
+SECTIONS = ("lead", "account", "contact", "deal", "task")
+
+# User-facing words of this form, in one place (issue 8 wraps them in _()).
+WORDS = {
+    "same_owner": "Same as the records",
+    "no_parent": "None",
+    "no_campaign": "None",
+    "choose_stage": "Choose a stage…",
+    "choose_option": "Choose one of the options.",
+    "required": "This field is required.",
+    "create": "Create new {noun}",
+    "none": "Do not create",
+    "existing": "Add to existing {name} — {why}",
+}
+REASONS = {"email": "e-mail", "company_name": "company name", "full_name": "full name"}
+PHRASES = {"contact_account": "the account of the matched contact", "chosen": "chosen in the form"}
+
+
+def strip_filter(value):
+    """Trim text input; empty becomes None so that nothing stores blank strings."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -52,6 +76,12 @@ class ConversionForm(FlaskForm):
 
     # A double submit replays the first conversion instead of failing (api.md Idempotency-Key).
     idempotency_key = HiddenField()
+    # The duplicate choice preselected when the modal opened ("link:5") and why it matched: kept
+    # as is, it is posted as "auto" so the conversion records the rule that matched (C4.3).
+    account_suggested = HiddenField()
+    account_suggested_reason = HiddenField()
+    contact_suggested = HiddenField()
+    contact_suggested_reason = HiddenField()
     owner_id = SelectField("Owner of the new records", validate_choice=False)
     account_choice = RadioField("Account", validate_choice=False)
     account_parent_id = SelectField("Parent account (is a subsidiary of)", validate_choice=False)
@@ -67,7 +97,7 @@ class ConversionForm(FlaskForm):
     deal_campaign_id = SelectField("Campaign", validate_choice=False)
     deal_owner_id = SelectField("Deal owner", validate_choice=False)
     create_task = BooleanField("Create a follow-up task")
-    task_subject = _text("Subject")
+    task_subject = _text("Task subject")
     task_due_date = _text("Due date", type="date")
     task_owner_id = SelectField("Task owner", validate_choice=False)
     attachments_to = RadioField("Attachments go to", choices=as_choices(TARGETS), default="contact",
@@ -84,52 +114,51 @@ class ConversionForm(FlaskForm):
         return [self[f"{prefix}_{n}"] for n, _ in names]
 
 
-def conversion_form(actor, custom_defs: dict, formdata=None, **kw) -> ConversionForm:
+def conversion_form(actor, custom_defs: dict, formdata=None, owner_id: int | None = None,
+                    **kw) -> ConversionForm:
     """The form with a text field per standard section field and per custom field to fill
-    (custom_defs: {entity: [CustomField]}), and its choices loaded."""
+    (custom_defs: {entity: [CustomField]}), and its choices loaded. `owner_id` (the lead's owner)
+    stays offered even when `actor` may not assign to it: keeping it is no re-assignment."""
     extra = {}
     for prefix, names in (("account", ACCOUNT_FIELDS), ("contact", CONTACT_FIELDS)):
         for name, label in names:
             extra[f"{prefix}_{name}"] = _text(label, type="email" if name == "email" else "text")
     for entity, defs in custom_defs.items():
         for field in defs:
-            extra[f"{entity}_custom_{field.key}"] = _custom_field(field)
+            extra[f"{entity}_custom_{field.key}"] = custom_input(field)
     cls = type("ConversionForm", (ConversionForm,), extra)
     form = cls(formdata=formdata, **kw)
-    _load_choices(form, actor)
+    _load_choices(form, actor, owner_id)
     return form
 
 
-def _load_choices(form: ConversionForm, actor) -> None:
-    users = owner_choices()
-    form.owner_id.choices = as_choices(users)
-    form.deal_owner_id.choices = as_choices([("", "Same as the records")] + users)
-    form.task_owner_id.choices = as_choices([("", "Same as the records")] + users)
+def _load_choices(form: ConversionForm, actor, owner_id: int | None) -> None:
+    # Issue 7 step 5: only the owners `actor` may assign (permissions.assignable_owners_clause).
+    form.owner_id.choices = owner_choices_for(actor, owner_id)
+    same = [SelectChoice("", WORDS["same_owner"])]
+    form.deal_owner_id.choices = same + owner_choices_for(actor)
+    form.task_owner_id.choices = same + owner_choices_for(actor)
     accounts = db.session.execute(
         select(Account.id, Account.name).where(visible_clause(db.session, actor, Account))
         .order_by(Account.name).limit(PARENT_CHOICES_MAX))
-    form.account_parent_id.choices = as_choices([("", "None")] + [(i, n) for i, n in accounts])
+    form.account_parent_id.choices = as_choices([("", WORDS["no_parent"])] + [(i, n) for i, n in accounts])
     pipelines = list(db.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)))
     form.deal_pipeline_id.choices = as_choices([(p.id, p.name) for p in pipelines])
     form.pipelines = pipelines
     chosen = next((p for p in pipelines if str(p.id) == str(form.deal_pipeline_id.data)), None)
     chosen = chosen or (pipelines[0] if pipelines else None)
     stages = [s.name for s in chosen.stages] if chosen else []
-    form.deal_stage.choices = as_choices([("", "Choose a stage…")] + [(s, s) for s in stages])
+    form.deal_stage.choices = as_choices([("", WORDS["choose_stage"])] + [(s, s) for s in stages])
     codes = list(db.session.scalars(select(CurrencyRate.code).order_by(CurrencyRate.code)))
     form.deal_currency.choices = as_choices([(c, c) for c in codes])
     campaigns = db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name))
-    form.deal_campaign_id.choices = as_choices([("", "None")] + [(i, n) for i, n in campaigns])
+    form.deal_campaign_id.choices = as_choices([("", WORDS["no_campaign"])] + [(i, n) for i, n in campaigns])
 
 
 # --- choices in words ----------------------------------------------------------------------
 
-REASONS = {"email": "e-mail", "company_name": "company name", "full_name": "full name",
-           "contact_account": "the contact's account", "chosen": "your choice"}
-
-
 def reason_words(reason: str | None, entity: str = "contact") -> str:
-    """Why a record matched (C4.7: every offered match says why), in words."""
+    """The rule a record matched by (C4.7: every offered match says why), in words."""
     if not reason:
         return ""
     if reason.startswith("unique:"):
@@ -140,41 +169,74 @@ def reason_words(reason: str | None, entity: str = "contact") -> str:
     return REASONS.get(reason, reason.replace("_", " "))
 
 
+def why_words(reason: str | None, entity: str = "contact") -> str:
+    """Why a record is offered or picked, as the radio and the preview both say it:
+    "matched on e-mail", "the account of the matched contact", "chosen in the form"."""
+    if not reason:
+        return ""
+    return PHRASES.get(reason) or "matched on " + reason_words(reason, entity)
+
+
 def set_entity_choices(form: ConversionForm, lead, base) -> None:
-    """The duplicate choices of C4.3: each candidate (why it matched), create new, do not create."""
+    """The duplicate choices of C4.3: each candidate (why it matched), create new, do not create.
+    The preselected record says the same reason as the preview (the plan's own reason)."""
     for entity, noun in (("account", "account"), ("contact", "contact")):
         choices = []
-        seen = set()
         planned = getattr(base, entity) if base is not None else None
+        picked = planned.record_id if planned is not None and planned.record_id else None
         candidates = list(base.candidates.get(entity, [])) if base is not None else []
+        if picked and picked not in {c.id for c in candidates}:
+            # The plan's own pick (e.g. the matched contact's account, C4.4) is offered first.
+            choices.append(SelectChoice(f"link:{picked}", WORDS["existing"].format(
+                name=planned.label, why=why_words(planned.reason, entity))))
         for c in candidates:
-            choices.append(SelectChoice(f"link:{c.id}", f"Add to existing {c.name} — matched on "
-                                                         f"{reason_words(c.reason, entity)}"))
-            seen.add(c.id)
-        # The plan's own pick (e.g. the matched contact's account, C4.4) is offered too.
-        if planned is not None and planned.record_id and planned.record_id not in seen:
-            choices.insert(0, SelectChoice(f"link:{planned.record_id}",
-                                           f"Add to existing {planned.label} — {reason_words(planned.reason)}"))
-        choices.append(SelectChoice("create", f"Create new {noun}"))
-        choices.append(SelectChoice("none", "Do not create"))
+            reason = planned.reason if c.id == picked and planned.reason != "chosen" else c.reason
+            choices.append(SelectChoice(f"link:{c.id}", WORDS["existing"].format(
+                name=c.name, why=why_words(reason, entity))))
+        choices.append(SelectChoice("create", WORDS["create"].format(noun=noun)))
+        choices.append(SelectChoice("none", WORDS["none"]))
         getattr(form, f"{entity}_choice").choices = choices
 
 
-# --- form -> options (the api.md body) and domain errors -> fields -------------------------
+def suggestion(base, entity: str) -> tuple[str, str]:
+    """The preselected choice of the auto plan and why ("link:5", "email"), or ("", "")."""
+    planned = getattr(base, entity) if base is not None else None
+    if planned is None or not planned.record_id:
+        return "", ""
+    return f"link:{planned.record_id}", planned.reason or ""
 
-def _entity(form, entity: str, names, defaults: dict, errors: dict) -> dict:
+
+# --- form -> options (the api.md body) ------------------------------------------------------
+
+def kept_suggestions(form: ConversionForm) -> dict[str, int]:
+    """{entity: record id} of the preselected links, when the person kept both duplicate choices
+    as suggested: those are posted as "auto" (the recorded reason is then the matching rule)."""
+    kept = {}
+    for entity in ("account", "contact"):
+        chosen = getattr(form, f"{entity}_choice").data or ""
+        suggested = getattr(form, f"{entity}_suggested").data or ""
+        if chosen != suggested and suggested:
+            return {}
+        if suggested.startswith("link:") and suggested[5:].isdigit():
+            kept[entity] = int(suggested[5:])
+    return kept
+
+
+def _entity(form, entity: str, names, defaults: dict, errors: dict, auto: bool) -> dict:
     raw = getattr(form, f"{entity}_choice").data or "create"
     body: dict = {"action": "create"}
-    if raw.startswith("link:"):
+    if auto:
+        body = {"action": "auto"}
+    elif raw.startswith("link:"):
         rid = raw[5:]
         if rid.isdigit() and int(rid) > 0:
             body = {"action": "link", "id": int(rid)}
         else:
-            errors[f"{entity}_choice"] = ["Choose one of the options."]
+            errors[f"{entity}_choice"] = [WORDS["choose_option"]]
     elif raw in ("create", "none"):
         body = {"action": raw}
     else:
-        errors[f"{entity}_choice"] = ["Choose one of the options."]
+        errors[f"{entity}_choice"] = [WORDS["choose_option"]]
     fields = {}
     for name, _ in names:
         value = form[f"{entity}_{name}"].data
@@ -197,14 +259,15 @@ def _int(field, errors: dict):
         return None
     if str(value).isdigit():
         return int(value)
-    errors[field.name] = ["Choose one of the options."]
+    errors[field.name] = [WORDS["choose_option"]]
     return None
 
 
 def options_from_form(form: ConversionForm, defaults: dict) -> tuple[dict, dict]:
     """(the options dict of api.md, form errors found while reading it)."""
     errors: dict = {}
-    account = _entity(form, "account", ACCOUNT_FIELDS, defaults.get("account", {}), errors)
+    kept = kept_suggestions(form)
+    account = _entity(form, "account", ACCOUNT_FIELDS, defaults.get("account", {}), errors, "account" in kept)
     parent = _int(form.account_parent_id, errors)
     if parent is not None:
         account["parent_id"] = parent
@@ -212,7 +275,8 @@ def options_from_form(form: ConversionForm, defaults: dict) -> tuple[dict, dict]
         "interactive": True,
         "owner_id": _int(form.owner_id, errors),
         "account": account,
-        "contact": _entity(form, "contact", CONTACT_FIELDS, defaults.get("contact", {}), errors),
+        "contact": _entity(form, "contact", CONTACT_FIELDS, defaults.get("contact", {}), errors,
+                           "contact" in kept),
         "attachments_to": form.attachments_to.data or "contact",
         "activities_to": form.activities_to.data or "contact",
         "tags_to": list(form.tags_to.data or []),
@@ -238,8 +302,12 @@ def options_from_form(form: ConversionForm, defaults: dict) -> tuple[dict, dict]
     return body, errors
 
 
+# --- domain errors -> fields -----------------------------------------------------------------
+
 def field_name(form: ConversionForm, key: str) -> str | None:
-    """The form field of a domain error key ("deal.stage" -> deal_stage), or None."""
+    """The form field of an error key ("deal.stage" -> deal_stage, "contact.id" -> contact_choice)."""
+    if key in form:
+        return key
     entity, _, rest = key.partition(".")
     if rest in ("action", "id"):
         return f"{entity}_choice"
@@ -248,20 +316,36 @@ def field_name(form: ConversionForm, key: str) -> str | None:
 
 
 def sentence(reason: str) -> str:
-    if reason == "is required":
-        return "This field is required."
+    if reason in ("is required", WORDS["required"]):
+        return WORDS["required"]
+    reason = str(reason)
     reason = reason[:1].upper() + reason[1:]
     return reason if reason.endswith(".") else reason + "."
 
 
-def apply_errors(form: ConversionForm, errors: dict) -> None:
-    """Put errors next to their fields; those without a field go to form.form_errors."""
-    form.other_errors = []
+def section_of(name: str) -> str:
+    """The modal section a form field belongs to: lead, account, contact, deal, task or other."""
+    head = name.split("_", 1)[0]
+    return head if head in SECTIONS else "other"
+
+
+def field_errors(form: ConversionForm, errors: dict) -> tuple[dict[str, list[str]], list]:
+    """({form field name: [sentences]}, [(key, [sentences])] of errors without a field)."""
+    by_field: dict[str, list[str]] = {}
+    others: list = []
     for key, reasons in errors.items():
-        name = key if key in form else field_name(form, key)
+        name = field_name(form, key)
         messages = [sentence(r) for r in reasons]
         if name is None:
-            form.other_errors.append((key, messages))
+            others.append((key, messages))
             continue
+        by_field[name] = list(dict.fromkeys([*by_field.get(name, []), *messages]))
+    return by_field, others
+
+
+def apply_errors(form: ConversionForm, errors: dict) -> None:
+    """Put errors next to their fields; those without a field go to form.other_errors."""
+    by_field, form.other_errors = field_errors(form, errors)
+    for name, messages in by_field.items():
         field = form[name]
         field.errors = list(dict.fromkeys([*(field.errors or []), *messages]))

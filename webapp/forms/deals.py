@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from wtforms import DateField, DecimalField, SelectField
-from wtforms.validators import NumberRange, Optional
-
 from ..models import Deal
-from ..services.records import KINDS, MAX_MONEY
-from .common import strip_filter
-from .records import RecordForm, RefField, _int_or_none, text
+from ..services.records import KINDS
+from .common import choice, column_input
+from .records import RecordForm, RefField
 
 D = Deal
 
@@ -17,17 +14,16 @@ class DealForm(RecordForm):
     kind = "deal"
     fields = KINDS["deal"].fields
 
-    name = text("Deal name", D.name, required=True)
+    name = column_input(D, "name", "Deal name", required=True)
     account_id = RefField("Account")
     contact_id = RefField("Contact")
-    contact_role = text("Contact role", D.contact_role)
-    pipeline_id = SelectField("Pipeline", coerce=_int_or_none, validate_choice=True)
-    # Any text is accepted here: the service checks it against the chosen pipeline's stages.
-    stage = SelectField("Stage", validate_choice=False, filters=[strip_filter])
-    amount = DecimalField("Amount", [Optional(), NumberRange(min=0, max=MAX_MONEY, message="Enter an amount of zero or more.")], places=2,
-                          render_kw={"inputmode": "decimal", "placeholder": "0.00"})
-    currency = SelectField("Currency", validate_choice=True)
-    closing_date = DateField("Closing date", [Optional()], format="%Y-%m-%d")
-    lead_source = text("Lead source", D.lead_source)
+    contact_role = column_input(D, "contact_role", "Contact role")
+    pipeline_id = RefField("Pipeline")
+    # The service checks the stage against the chosen pipeline's stages.
+    stage = choice("Stage")
+    amount = column_input(D, "amount", "Amount", placeholder="0.00")
+    currency = choice("Currency")
+    closing_date = column_input(D, "closing_date", "Closing date")
+    lead_source = column_input(D, "lead_source", "Lead source")
     campaign_id = RefField("Campaign")
-    rating = text("Rating", D.rating)
+    rating = column_input(D, "rating", "Rating")

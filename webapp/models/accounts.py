@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..normalize import norm_company, norm_phone, region_for
 from ..extensions import db
+from ..normalize import norm_company, norm_phone, region_for
 from .base import Money, Timestamps
 from .users import Team, User
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..normalize import norm_email, norm_name, norm_phone, region_for
 from ..extensions import db
+from ..normalize import norm_email, norm_name, norm_phone, region_for
 from .accounts import Account
 from .base import Timestamps
 from .users import Team, User

@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..normalize import norm_company, norm_email, norm_name, norm_phone, region_for
 from ..extensions import db
+from ..normalize import norm_company, norm_email, norm_name, norm_phone, region_for
 from .base import Money, Timestamps
 from .users import Team, User
 

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,6 +45,9 @@ class User(UserMixin, db.Model):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of the login cookie's user id ("id:version"): changing it (logout, new password)
+    # makes every session and remember-me cookie issued before unusable.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     role: Mapped[Role] = relationship(lazy="joined")
     team: Mapped[Team | None] = relationship()
@@ -53,6 +56,15 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str:  # Flask-Login: what the session and remember-me cookies carry
+        return f"{self.id}:{self.session_version}"
+
+    def rotate_session_version(self) -> None:
+        """End every session of this user: cookies carrying the old version stop working."""
+        old = self.session_version
+        while self.session_version == old:
+            self.session_version = secrets.randbelow(2**31 - 1) + 1
 
     @property
     def display_name(self) -> str:

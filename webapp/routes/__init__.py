@@ -2,6 +2,7 @@
 
 from .accounts import bp as accounts_bp
 from .activities import bp as activities_bp
+from .admin import bp as admin_bp
 from .api import bp as api_bp
 from .auth import bp as auth_bp
 from .contacts import bp as contacts_bp
@@ -11,4 +12,4 @@ from .leads import bp as leads_bp
 from .profile import bp as profile_bp
 
 BLUEPRINTS = [auth_bp, leads_bp, accounts_bp, contacts_bp, deals_bp, activities_bp,
-              conversions_bp, api_bp, profile_bp]
+              conversions_bp, api_bp, profile_bp, admin_bp]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -17,9 +17,9 @@ SHOWN = 50  # related rows shown on the account page; "View all" opens the filte
 
 
 def _fill(form, account=None):
-    parent = db.session.get(Account, form.parent_id.data) if form.parent_id.data else None
-    form.fill_choices({"parent_id": views.picker_choices(
-        "account", parent, exclude=account.id if account else None)})
+    parent = db.session.get(Account, form.parent_id.ident) if form.parent_id.ident else None
+    form.fill_choices(current_user, {"parent_id": views.picker_choices(
+        "account", parent, exclude=account.id if account else None)}, account)
 
 
 @bp.get("/")

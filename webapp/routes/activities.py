@@ -12,12 +12,13 @@ from werkzeug.routing import BuildError
 from werkzeug.utils import secure_filename
 
 from .. import permissions
+from ..errors import Invalid, ReadOnlyRecord
 from ..extensions import db
 from ..forms.activities import KIND_LABELS, AttachmentForm, NoteForm, TaskForm
 from ..htmx import redirect, render, trigger
 from ..models import Attachment, Lead, Note, Task
 from ..services import activities as service
-from .errors import error_response
+from .errors import error_response, on_error
 
 bp = Blueprint("activities", __name__)
 
@@ -79,18 +80,17 @@ def _done(parent):
                     or url_for("activities.panel", parent_type=parent_type, parent_id=parent.id))
 
 
-def _refused(parent, error: service.ActivityError, form=None, slot: str | None = None):
-    """Translate a service refusal: a field error (422), read-only (409) or forbidden (403).
+def _refusals(parent, form=None, slot: str | None = None) -> None:
+    """How this request shows a refusal: a field error next to the panel's form `slot`
+    (note_form, task_form, file_form: 422), read-only in the panel's notice (409); anything
+    else as the app's handler renders it (403...)."""
+    if form is not None:
+        def invalid(e):
+            form.apply_errors(e.errors)
+            return _panel(parent, 422, **{slot: form})
 
-    `slot` names the panel's form (note_form, task_form, file_form) that carries the error.
-    """
-    db.session.rollback()
-    if isinstance(error, service.Invalid) and form is not None and error.field in form:
-        form[error.field].errors = [*form[error.field].errors, error.message]
-        return _panel(parent, 422, **{slot: form})
-    if isinstance(error, service.ReadOnlyRecord):
-        return _panel(parent, 409, notice=error.message)
-    return error_response(error.http_status, error.message)
+        on_error(Invalid, invalid)
+    on_error(ReadOnlyRecord, lambda e: _panel(parent, 409, notice=e.message))
 
 
 @bp.get("/records/<parent_type>/<int:parent_id>/activity")
@@ -121,13 +121,8 @@ def timeline(parent_type: str, parent_id: int):
 def add_note(parent_type: str, parent_id: int):
     parent = _parent(parent_type, parent_id)
     form = NoteForm(prefix="note")
-    try:
-        service.check_add(db.session, current_user, parent, "note")
-        if not form.validate():
-            return _panel(parent, 422, note_form=form)
-        service.add_note(db.session, current_user, parent, form.body.data)
-    except service.ActivityError as e:
-        return _refused(parent, e, form, "note_form")
+    _refusals(parent, form, "note_form")
+    service.add_note(db.session, current_user, parent, form.body.data)
     db.session.commit()
     return _done(parent)
 
@@ -138,14 +133,9 @@ def add_task(parent_type: str, parent_id: int):
     parent = _parent(parent_type, parent_id)
     form = TaskForm(prefix="task")
     form.setup(current_user)
-    try:
-        service.check_add(db.session, current_user, parent, "task")
-        if not form.validate():
-            return _panel(parent, 422, task_form=form)
-        service.add_task(db.session, current_user, parent, form.subject.data, form.due_date.data,
-                         int(form.owner_id.data), form.kind.data)
-    except service.ActivityError as e:
-        return _refused(parent, e, form, "task_form")
+    _refusals(parent, form, "task_form")
+    service.add_task(db.session, current_user, parent, form.subject.data, form.due_date.data,
+                     form.owner_id.data, form.kind.data)
     db.session.commit()
     return _done(parent)
 
@@ -155,10 +145,8 @@ def add_task(parent_type: str, parent_id: int):
 def complete_task(task_id: int):
     task = db.get_or_404(Task, task_id)
     parent = _parent(task.parent_type, task.parent_id)
-    try:
-        service.complete_task(db.session, current_user, task)
-    except service.ActivityError as e:
-        return _refused(parent, e)
+    _refusals(parent)
+    service.complete_task(db.session, current_user, task)
     db.session.commit()
     return _done(parent)
 
@@ -169,10 +157,8 @@ def complete_task(task_id: int):
 def delete_note(note_id: int):
     note = db.get_or_404(Note, note_id)
     parent = _parent(note.parent_type, note.parent_id)
-    try:
-        service.delete_note(db.session, current_user, note)
-    except service.ActivityError as e:
-        return _refused(parent, e)
+    _refusals(parent)
+    service.delete_note(db.session, current_user, note)
     db.session.commit()
     return _done(parent)
 
@@ -181,17 +167,13 @@ def delete_note(note_id: int):
 @login_required
 def upload(parent_type: str, parent_id: int):
     parent = _parent(parent_type, parent_id)
-    try:
-        service.check_add(db.session, current_user, parent, "attachment")
-        form = AttachmentForm(prefix="file")
-        if not form.validate():
-            return _panel(parent, 422, file_form=form)
-        upload_ = form.file.data
-        stored = service.store_attachment(
-            db.session, current_user, parent, upload_.stream, upload_.filename, upload_.mimetype,
-            current_app.config["UPLOAD_FOLDER"], current_app.config.get("MAX_CONTENT_LENGTH"))
-    except service.ActivityError as e:
-        return _refused(parent, e, AttachmentForm(formdata=None, prefix="file"), "file_form")
+    _refusals(parent, AttachmentForm(formdata=None, prefix="file"), "file_form")
+    service.check_add(db.session, current_user, parent, "attachment")
+    upload_ = AttachmentForm(prefix="file").file.data
+    stored = service.store_attachment(
+        db.session, current_user, parent, getattr(upload_, "stream", None),
+        getattr(upload_, "filename", None), getattr(upload_, "mimetype", None),
+        current_app.config["UPLOAD_FOLDER"], current_app.config.get("MAX_CONTENT_LENGTH"))
     try:
         db.session.commit()
     except Exception:
@@ -238,10 +220,8 @@ def download(attachment_id: int):
 def delete_attachment(attachment_id: int):
     attachment = db.get_or_404(Attachment, attachment_id)
     parent = _parent(attachment.parent_type, attachment.parent_id)
-    try:
-        path = service.delete_attachment(db.session, current_user, attachment, current_app.config["UPLOAD_FOLDER"])
-    except service.ActivityError as e:
-        return _refused(parent, e)
+    _refusals(parent)
+    path = service.delete_attachment(db.session, current_user, attachment, current_app.config["UPLOAD_FOLDER"])
     db.session.commit()
     path.unlink(missing_ok=True)  # after the commit: a rolled-back delete keeps its file
     return _done(parent)

@@ -1,25 +1,34 @@
-"""Log in and out (fields email and password, CSRF-protected)."""
+"""Log in and out (fields email and password, CSRF-protected), throttled per IP and account."""
 
 from __future__ import annotations
 
+import math
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from ..extensions import db
-from ..models import User
+from ..extensions import db, limiter
+from ..security import LOGIN_LIMIT_PER_ACCOUNT, LOGIN_LIMIT_PER_IP
+from ..services.users import authenticate, end_sessions
 
 bp = Blueprint("auth", __name__)
 
+WRONG_LOGIN = "Wrong e-mail or password."
+TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts. Wait {wait} and try again."
+
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)],
+                       render_kw={"autofocus": True, "autocomplete": "username"})
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
     remember = BooleanField("Keep me signed in")
 
 
@@ -29,27 +38,58 @@ def _safe_next(target: str | None) -> str:
     return url_for("leads.index")
 
 
+def _account_key() -> str:
+    """The throttling key of one account tried from one address."""
+    email = (request.form.get("email") or "").strip().lower()[:254]
+    return f"{get_remote_address()}|{email}"
+
+
+def _failed(response) -> bool:
+    """Only attempts that checked a password and failed count: not a successful sign-in (a
+    303), nor a refused one (429: no password was checked, the wait does not grow)."""
+    return response.status_code not in (303, 429)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT_PER_ACCOUNT, key_func=_account_key, methods=["POST"], deduct_when=_failed,
+               scope="login-account")
+@limiter.limit(LOGIN_LIMIT_PER_IP, methods=["POST"], deduct_when=_failed, scope="login-ip")
 def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        user = db.session.scalar(
-            select(User).where(func.lower(User.email) == form.email.data.strip().lower())
-        )
-        if user and user.active and user.check_password(form.password.data):
+        user = authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")), 303)
-        form.password.errors = ["Wrong e-mail or password."]
+        form.password.errors = [WRONG_LOGIN]
         status = 422
     elif form.is_submitted():
         status = 422
     return render_template("auth/login.html", form=form), status
 
 
+@bp.errorhandler(RateLimitExceeded)
+def too_many_attempts(e: RateLimitExceeded):
+    """429 on the sign-in page itself, saying how long to wait (and Retry-After)."""
+    limit = limiter.current_limit
+    # window[0]: when the oldest counted failure leaves the moving window.
+    seconds = max(1, math.ceil(limit.window[0] - time.time())) if limit else 60
+    minutes = max(1, round(seconds / 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
+    form = LoginForm()
+    form.email.data = (request.form.get("email") or "")[:254]
+    response = render_template("auth/login.html", form=form,
+                               throttled=TOO_MANY_ATTEMPTS.format(wait=wait))
+    return response, 429, {"Retry-After": str(seconds)}
+
+
 @bp.post("/logout")
 @login_required
 def logout():
+    """Sign out everywhere: the session and remember-me cookies issued so far stop working."""
+    end_sessions(current_user)
+    db.session.commit()
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), 303)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
@@ -16,8 +16,8 @@ bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
 
 def _fill(form, contact=None):
-    account = db.session.get(Account, form.account_id.data) if form.account_id.data else None
-    form.fill_choices({"account_id": views.picker_choices("account", account)})
+    account = db.session.get(Account, form.account_id.ident) if form.account_id.ident else None
+    form.fill_choices(current_user, {"account_id": views.picker_choices("account", account)}, contact)
     # Keep a salutation written elsewhere (a conversion, the API) selectable on its record.
     add_choice(form.salutation, contact.salutation if contact else None)
 

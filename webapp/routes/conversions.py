@@ -1,21 +1,26 @@
 """The conversion modal (C8.1), its live preview (C8.7), the convert action and conversion records.
 
-The web layer only translates: form -> options dict -> ConversionOptions.from_dict ->
-planner.plan / executor.apply, and domain errors -> statuses and messages next to fields.
+The web layer reads the form into the options dict of api.md, asks the conversion domain
+(ConversionOptions.parse -> planner.plan / executor.apply) and shows the answer: every field
+error at once next to its field, the preview kept beside them, a refusal inside the modal.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
 from .. import permissions
 from ..conversion import executor, planner
-from ..conversion.errors import AlreadyConverted, ConversionError, RecordNotFound
+from ..conversion.errors import AlreadyConverted, ConversionError
 from ..conversion.mapping import build_values, load_mapping
 from ..conversion.options import ConversionOptions
+from ..errors import DomainError, Invalid, NotFound
 from ..extensions import db
 from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
@@ -26,6 +31,13 @@ from ..services.activities import converted_message
 
 bp = Blueprint("conversions", __name__)
 MODAL, PAGE = "conversions/_modal.html", "conversions/new.html"
+
+# User-facing sentences of these routes, in one place (issue 8 wraps them in _()).
+WORDS = {
+    "duplicates_changed": "The possible duplicates changed while this form was open: check the account "
+                          "and contact choices, then convert again.",
+    "not_converted": "The conversion could not be made; nothing was saved.",
+}
 
 
 # --- loading and guards ------------------------------------------------------------------
@@ -74,9 +86,10 @@ def _defaults(lead: Lead) -> dict:
 def _custom_defs(lead: Lead, base) -> dict:
     """The custom fields to fill in the modal (C7.4): those required on account / contact / deal,
     and the lead's required ones that are still empty (posted as the options' "lead" part)."""
-    lead_missing = {k[7:] for k in (base.missing.get("lead", []) if base else [])}
     defs = {e: [f for f in custom_fields(db.session, e) if f.required] for e in ("account", "contact", "deal")}
-    defs["lead"] = [f for f in custom_fields(db.session, "lead") if f.key in lead_missing]
+    lead_custom = get_custom(db.session, "lead", lead.id)
+    defs["lead"] = [f for f in custom_fields(db.session, "lead")
+                    if f.required and lead_custom.get(f.key) in (None, "", [])]
     return defs
 
 
@@ -90,9 +103,7 @@ def _base_plan(lead: Lead):
 
 
 def _choice_of(plan) -> str:
-    if plan.record_id:
-        return f"link:{plan.record_id}"
-    return "create"
+    return f"link:{plan.record_id}" if plan.record_id else "create"
 
 
 def _initial(lead: Lead, base, defaults: dict) -> dict:
@@ -111,82 +122,236 @@ def _initial(lead: Lead, base, defaults: dict) -> dict:
         data["account_choice"] = _choice_of(base.account) if base.account.action != "none" or not lead.company \
             else "none"
         data["contact_choice"] = _choice_of(base.contact) if base.contact.action != "none" else "create"
+        for entity in ("account", "contact"):
+            data[f"{entity}_suggested"], data[f"{entity}_suggested_reason"] = forms.suggestion(base, entity)
     return data
 
 
 def _form(lead: Lead, base, defaults: dict, formdata=None):
-    form = conversion_form(current_user, _custom_defs(lead, base), formdata=formdata,
+    form = conversion_form(current_user, _custom_defs(lead, base), formdata=formdata, owner_id=lead.owner_id,
                            data=None if formdata is not None else _initial(lead, base, defaults))
-    forms.set_entity_choices(form, lead, base)
+    if base is not None or formdata is None:
+        forms.set_entity_choices(form, lead, base)
     return form
 
 
 def _posted(lead: Lead):
-    """(base plan, defaults, form, options dict, errors) from the posted form."""
-    base, _ = _base_plan(lead)
+    """(defaults, form, options dict, form errors) from the posted form."""
     defaults = _defaults(lead)
-    form = _form(lead, base, defaults, formdata=request.form)
-    errors = {} if form.validate() else {k: v for k, v in form.errors.items()}
+    form = _form(lead, None, defaults, formdata=request.form)
+    errors = {} if form.validate() else dict(form.errors)
     body, parse_errors = forms.options_from_form(form, defaults)
     errors.update(parse_errors)
-    return base, defaults, form, body, errors
+    return defaults, form, body, errors
 
 
-def _preview_of(lead: Lead, body: dict | None) -> dict:
-    """The preview's context: the plan, or the messages of invalid options (never a 500)."""
-    if body is None:
-        return {"plan": None, "errors": {}, "message": None}
-    try:
-        options = ConversionOptions.from_dict(body)
-        result = planner.plan(db.session, current_user, lead.id, options)
-    except ConversionError as e:
-        return {"plan": None, "errors": e.errors, "message": e.message}
-    return {"plan": result, "errors": {}, "message": None}
+# --- one pass over the options: the plan (kept for the preview) and every error ---------------
+
+@dataclass
+class Outcome:
+    """What the posted options would do: the plan (of the valid part, when some fields are not),
+    every invalid field, the required fields still empty, or a refusal (403 / 409)."""
+
+    plan: object | None = None
+    invalid: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
+    refusal: DomainError | None = None
+
+    @property
+    def errors(self) -> dict:
+        out = {k: list(v) for k, v in self.missing.items()}
+        for k, v in self.invalid.items():
+            out[k] = list(dict.fromkeys([*v, *out.get(k, [])]))
+        return out
 
 
-def _modal(lead: Lead, form, base, status: int = 200, preview: dict | None = None, alert: str | None = None):
-    return render(PAGE, MODAL, status, lead=lead, form=form, base=base, alert=alert,
-                  preview=preview or {"plan": base, "errors": {}, "message": None, "base": base}, view=view)
+def _merge(into: dict, errors: dict) -> dict:
+    for key, reasons in (errors or {}).items():
+        into[key] = list(dict.fromkeys([*into.get(key, []), *(str(r) for r in reasons)]))
+    return into
+
+
+_DEAL_KEYS = {"name", "pipeline_id", "stage", "amount", "currency", "closing_date", "contact_role",
+              "campaign_id", "owner_id"}
+
+
+def _prune(body: dict, errors: dict) -> dict | None:
+    """The body without the values `errors` refuse (so the rest can still be planned), or None
+    when an error names nothing that can be left out."""
+    body = {k: (dict(v) if isinstance(v, dict) else v) for k, v in body.items()}
+    changed = False
+    for key in errors:
+        entity, _, rest = key.partition(".")
+        part = body.get(entity)
+        if not rest:
+            if entity in ("owner_id", "attachments_to", "activities_to", "tags_to") and entity in body:
+                body.pop(entity)
+                changed = True
+            continue
+        if not isinstance(part, dict):
+            continue
+        fields = dict(part.get("fields") or {})
+        if entity in ("account", "contact") and rest in ("action", "id"):
+            if part.get("action") in ("link", "auto"):
+                body[entity] = {"action": "create", **({"fields": fields} if fields else {})}
+                changed = True
+        elif entity == "account" and rest == "parent_id" and "parent_id" in part:
+            part.pop("parent_id")
+            changed = True
+        elif rest in fields:
+            fields.pop(rest)
+            part["fields"] = fields
+            changed = True
+        elif entity == "deal" and rest in _DEAL_KEYS and part.get(rest) is not None and rest != "stage":
+            part[rest] = None
+            changed = True
+        elif entity == "task" and rest in ("due_date", "owner_id") and part.get(rest) is not None:
+            part[rest] = None
+            changed = True
+    return body if changed else None
+
+
+def _evaluate(lead: Lead, body: dict, form_errors: dict | None = None) -> Outcome:
+    """Plan the posted options once, reporting every error together (C7.5): those of the form,
+    of the options parser and of the planner; a refused value is left out so that the preview
+    still shows what the rest would do (a few re-plans at most, only when something is wrong)."""
+    out = Outcome(invalid=_merge({}, form_errors))
+    for _ in range(4):
+        options = ConversionOptions.parse(body)
+        _merge(out.invalid, options.errors)
+        try:
+            out.plan = planner.plan(db.session, current_user, lead.id, replace(options, errors={}))
+        except (Invalid, NotFound) as e:
+            if not e.errors or "lead_id" in e.errors:
+                out.refusal = e
+                return out
+            _merge(out.invalid, e.errors)
+            body = _prune(body, e.errors)
+            if body is None:
+                return out
+            continue
+        except DomainError as e:
+            out.refusal = e
+            return out
+        out.missing = out.plan.errors()
+        return out
+    return out
+
+
+def _preview(form, outcome: Outcome, live: bool = True) -> dict:
+    """The preview's context: the plan kept beside the errors, grouped by modal section."""
+    by_field, others = forms.field_errors(form, outcome.errors)
+    sections: dict[str, list] = {}
+    for name, messages in by_field.items():
+        sections.setdefault(forms.section_of(name), []).append((form[name].label.text, messages))
+    for key, messages in others:
+        sections.setdefault("other", []).append((view.error_label(key), messages))
+    suggested = {}
+    for entity in ("account", "contact"):
+        value = getattr(form, f"{entity}_suggested").data or ""
+        if value.startswith("link:") and value[5:].isdigit():
+            suggested[entity] = (int(value[5:]), getattr(form, f"{entity}_suggested_reason").data or "")
+    refusal = outcome.refusal.message if outcome.refusal is not None else None
+    if outcome.plan is not None and outcome.plan.blocked is not None:
+        refusal = outcome.plan.blocked.message
+    return {"plan": outcome.plan, "fields": by_field, "sections": sections, "refusal": refusal,
+            "invalid": bool(outcome.invalid), "suggested": suggested, "live": live,
+            "wanted": {"deal": bool(form.create_deal.data), "task": bool(form.create_task.data)}}
+
+
+def _modal(lead: Lead, form, preview: dict, status: int = 200, alert: str | None = None, edited=False):
+    return render(PAGE, MODAL, status, lead=lead, form=form, alert=alert, preview=preview, view=view,
+                  edited=edited)
 
 
 # --- what the templates show ----------------------------------------------------------------
 
 LABELS = {"owner_id": "Owner", "account_id": "Account", "contact_id": "Contact", "parent_id": "Parent account",
           "pipeline_id": "Pipeline", "campaign_id": "Campaign", "email": "E-mail", "email_opt_out": "E-mail opt-out",
-          "name": "Name", "due_date": "Due date", "closing_date": "Closing date", "linkedin": "LinkedIn"}
+          "due_date": "Due date", "closing_date": "Closing date", "linkedin": "LinkedIn",
+          "lead_source": "Lead source"}
+# Each entity's fields say which record they belong to ("Name" alone was ambiguous).
+ENTITY_LABELS = {
+    "account": {**dict(ACCOUNT_FIELDS), "owner_id": "Account owner"},
+    "contact": {**dict(CONTACT_FIELDS), "owner_id": "Contact owner"},
+    "deal": {"name": "Deal name", "owner_id": "Deal owner", "amount": "Amount", "stage": "Stage"},
+    "task": {"subject": "Task subject", "owner_id": "Task owner"},
+    "lead": {},
+}
 REFS = {"owner_id": "User", "account_id": Account, "contact_id": Contact, "parent_id": Account,
         "pipeline_id": "Pipeline", "campaign_id": "Campaign"}
-ACTION_WORDS = {"created": "Created", "merged": "Merged into", "linked": "Linked to", "none": "Not created"}
 NOUNS = {"notes": ("note", "notes"), "attachments": ("attachment", "attachments"),
          "activities": ("activity", "activities"), "campaigns": ("campaign membership", "campaign memberships"),
          "tags": ("tag", "tags"), "line_items": ("product line", "product lines"),
          "addresses": ("address", "addresses")}
+KIND_WORDS = {"note": "Note", "attachment": "Attachment", "activity": "Activity", "campaign_member": "Campaign",
+              "tag": "Tag", "line_item": "Product line", "address": "Address"}
+OUTCOMES = {"created": "Created", "merged": "Merged", "linked": "Linked", "none": "Not created"}
+CHOICES = {"auto": "Best match, else create", "create": "Create new", "link": "Add to existing",
+           "none": "Do not create"}
 # Fields a created task or deal gets from the conversion itself: not worth a preview line.
 HIDDEN_VALUES = {"kind", "status"}
+# Money shown the English way (issue 8 brings Babel and the French formats).
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+DATE_KEYS = {"closing_date", "due_date", "converted_at", "birth_date", "birthday"}
+MONEY_KEYS = {"amount", "annual_revenue", "expected_revenue", "budget"}
+
+
+def money_words(amount, currency: str | None = None) -> str:
+    """12000 / "12000.00", "EUR" -> "€12,000.00"; another currency -> "12,000.00 CHF"."""
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    text = f"{value:,.2f}"
+    symbol = SYMBOLS.get(currency or "")
+    if symbol:
+        return f"{symbol}{text}"
+    return f"{text} {currency}" if currency else text
+
+
+def date_words(value) -> str:
+    """A date (or an ISO string) for people: "15 Dec 2026"."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        value = value.date()
+    return f"{value.day} {value:%b %Y}" if isinstance(value, date) else str(value)
 
 
 class view:
     """Display helpers for the conversion templates (labels, values in words, links)."""
 
+    money = staticmethod(money_words)
+    date = staticmethod(date_words)
+    why_words = staticmethod(forms.why_words)
+    kinds = KIND_WORDS
+    choices = CHOICES
+    outcomes = OUTCOMES
+
     @staticmethod
     def label(entity: str, key: str) -> str:
         if key.startswith("custom."):
-            field = next((f for f in custom_fields(db.session, entity) if f.key == key[7:]), None)
-            return field.label if field else key[7:]
-        return LABELS.get(key) or key.replace("_", " ").capitalize()
+            f = next((f for f in custom_fields(db.session, entity) if f.key == key[7:]), None)
+            return f.label if f else key[7:]
+        return (ENTITY_LABELS.get(entity, {}).get(key) or LABELS.get(key)
+                or key.replace("_", " ").capitalize())
 
     @staticmethod
     def error_label(key: str) -> str:
         entity, _, rest = key.partition(".")
         if not rest:
-            return key.replace("_", " ").capitalize()
+            return LABELS.get(key) or key.replace("_", " ").capitalize()
         if rest in ("action", "id"):
             return f"{entity.capitalize()} choice"
         return f"{entity.capitalize()} · {view.label(entity, rest)}"
 
     @staticmethod
-    def value(key: str, value) -> str:
-        """A planned value in words: ids as names, booleans as yes / no, dates ISO."""
+    def value(key: str, value, values: dict | None = None) -> str:
+        """A planned or recorded value in words: ids as names, yes / no, money and dates for people."""
         from ..models import Campaign, Pipeline, User
 
         if value is None or value == "":
@@ -197,24 +362,37 @@ class view:
         if model is not None and isinstance(value, int):
             record = db.session.get(model, value)
             return getattr(record, "display_name", None) or getattr(record, "name", None) or f"#{value}"
-        if hasattr(value, "isoformat"):
-            return value.isoformat()
+        if key in MONEY_KEYS:
+            return money_words(value, (values or {}).get("currency"))
+        if isinstance(value, date) or key in DATE_KEYS:
+            return date_words(value)
+        if isinstance(value, Decimal):
+            return f"{value:,}"
         return str(value)
 
     @staticmethod
     def shown(values: dict) -> list:
-        return [(k, v) for k, v in values.items()
-                if k not in HIDDEN_VALUES and v is not False and v not in (None, "")]
+        """The lines of a created record in the preview, its name first; the currency goes with
+        the amount."""
+        items = [(k, v) for k, v in values.items()
+                 if k not in HIDDEN_VALUES and v is not False and v not in (None, "")]
+        if values.get("amount") not in (None, ""):
+            items = [(k, v) for k, v in items if k != "currency"]
+        return sorted(items, key=lambda kv: kv[0] not in ("name", "subject"))
 
     @staticmethod
-    def why(p, base) -> str:
-        """Why a merged record was picked: the match reason, also when the person kept it."""
+    def why(p, preview: dict) -> str:
+        """Why a merged or linked record was picked, in the same words as its radio: the rule
+        that matched (also when the person kept or picked a match), else "chosen in the form"."""
         reason = p.reason
-        if reason == "chosen" and base is not None:
-            reason = next((c.reason for c in base.candidates.get(p.entity, []) if c.id == p.record_id), reason)
-        return "your choice" if reason == "chosen" else "matched on " + forms.reason_words(reason, p.entity)
-
-    reason = staticmethod(forms.reason_words)
+        if reason == "chosen":
+            suggested = (preview.get("suggested") or {}).get(p.entity)
+            candidates = preview["plan"].candidates.get(p.entity, []) if preview.get("plan") else []
+            if suggested and suggested[0] == p.record_id and suggested[1]:
+                reason = suggested[1]
+            else:
+                reason = next((c.reason for c in candidates if c.id == p.record_id), reason)
+        return forms.why_words(reason, p.entity)
 
     @staticmethod
     def moves(plan) -> list[tuple[str, str]]:
@@ -234,8 +412,57 @@ class view:
         return f"{n} {word}"
 
     @staticmethod
+    def summary(preview: dict) -> str:
+        """What the polite live region says after a preview update."""
+        count = sum(len(items) for items in preview["sections"].values())
+        if preview.get("refusal"):
+            return f"Preview updated: {preview['refusal']}"
+        if count:
+            return f"Preview updated. {count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} " \
+                   "attention; each is marked in its section."
+        return "Preview updated."
+
+    @staticmethod
+    def record(kind: str, record_id) -> dict | None:
+        """{label, url} of an account / contact / deal / lead the viewer may see, else None."""
+        from ..models import Lead as LeadModel
+        from .activities import record_url
+
+        model = {"account": Account, "contact": Contact, "deal": Deal, "lead": LeadModel}.get(kind)
+        if model is None or not isinstance(record_id, int):
+            return None
+        record = db.session.get(model, record_id)
+        if record is None or not permissions.can_view(db.session, current_user, record):
+            return None
+        label = getattr(record, "display_name", None) or getattr(record, "name", None) or kind
+        return {"label": label, "url": record_url(kind, record_id)}
+
+    @staticmethod
+    def place(pair) -> dict:
+        """Where a moved record came from / went to (["deal", 4]) as {noun, label, url}."""
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            return {"noun": "", "label": "", "url": None}
+        kind, rid = pair
+        found = view.record(kind, rid) or {}
+        return {"noun": f"the {str(kind).replace('_', ' ')}", "label": found.get("label", ""),
+                "url": found.get("url")}
+
+    @staticmethod
+    def went_to(conversion: Conversion, kind: str) -> list[str]:
+        """The entities that really received `kind` records ("tag" -> ["contact"])."""
+        places = []
+        for m in conversion.moved_records or []:
+            if not isinstance(m, dict):
+                continue
+            to = m.get("to")
+            if m.get("type") == kind and isinstance(to, list) and to and to[0] not in places:
+                places.append(to[0])
+        return places
+
+    @staticmethod
     def produced_links(conversion: Conversion) -> list[dict]:
-        """The records a conversion produced, as {type, id, label, action, url} (labels escaped by Jinja)."""
+        """The records a conversion produced, as {type, id, label, action, url} (labels escaped by Jinja);
+        the task links to the page it shows on."""
         from .activities import record_url
 
         out = []
@@ -248,12 +475,18 @@ class view:
             if record is None:
                 continue
             label = getattr(record, "display_name", None) or getattr(record, "subject", None) or f"#{rid}"
-            url = record_url(kind, rid) if kind != "task" else None
             if kind == "task":
-                parent_url = record_url(record.parent_type, record.parent_id)
-                url = parent_url
+                url = record_url(record.parent_type, record.parent_id)
+            else:
+                url = record_url(kind, rid)
             out.append({"type": kind, "id": rid, "label": label, "action": action, "url": url})
         return out
+
+
+@bp.app_template_global()
+def conversion_records(conversion: Conversion) -> list[dict]:
+    """What a conversion produced (account, contact, deal, task) as links: the lead's banner."""
+    return view.produced_links(conversion) if conversion is not None else []
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -268,26 +501,40 @@ def new(lead_id: int):
         return refused
     base, error = _base_plan(lead)
     form = _form(lead, base, _defaults(lead))
-    preview = None if base else {"plan": None, "errors": error.errors, "message": error.message}
+    outcome = Outcome(plan=base, missing=base.errors() if base else {})
+    if error is not None:
+        outcome = Outcome(invalid=error.errors, refusal=None if isinstance(error, Invalid) else error)
     alert = base.blocked.message if base is not None and base.blocked is not None else None
-    return _modal(lead, form, base, preview=preview, alert=alert)
+    return _modal(lead, form, _preview(form, outcome, live=False), alert=alert)
 
 
 @bp.post("/leads/<int:lead_id>/convert/preview")
 @login_required
 def preview(lead_id: int):
-    """C8.7: what the posted options would do, record by record and field by field."""
+    """C8.7: what the posted options would do, record by record and field by field, with every
+    field error next to its section (422 when some value is not valid)."""
     lead = _lead(lead_id)
     refused = _guard(lead)
     if refused is not None:
         return refused
-    base, _, form, body, errors = _posted(lead)
-    context = {**_preview_of(lead, None if errors else body), "base": base}
-    if errors:
-        context = {"plan": None, "errors": errors, "message": "Some options are not valid."}
-    status = 422 if context["errors"] or context["message"] else 200
+    _, form, body, errors = _posted(lead)
+    outcome = _evaluate(lead, body, errors)
+    status = 422 if outcome.invalid else 200
     return render("conversions/preview.html", "conversions/_preview.html", status, lead=lead,
-                  preview=context, view=view)
+                  preview=_preview(form, outcome), form=form, view=view)
+
+
+def _refused(lead: Lead, form, body: dict, form_errors: dict, status: int = 422, alert: str | None = None):
+    """The modal again, with what the person typed, every error next to its field and the preview."""
+    outcome = _evaluate(lead, body, form_errors)
+    forms.apply_errors(form, outcome.errors)
+    base, _ = _base_plan(lead)
+    forms.set_entity_choices(form, lead, base)
+    if alert is None and outcome.refusal is not None:
+        alert, status = outcome.refusal.message, outcome.refusal.status
+    elif alert is None and not outcome.errors:
+        alert = WORDS["not_converted"]
+    return _modal(lead, form, _preview(form, outcome), status, alert=alert, edited=True)
 
 
 @bp.post("/leads/<int:lead_id>/convert")
@@ -298,25 +545,28 @@ def create(lead_id: int):
     refused = _guard(lead)
     if refused is not None:
         return refused
-    base, _, form, body, errors = _posted(lead)
+    _, form, body, errors = _posted(lead)
     if errors:
-        forms.apply_errors(form, errors)
-        return _modal(lead, form, base, 422, preview={"plan": None, "errors": errors,
-                                                      "message": "Some options are not valid."})
+        return _refused(lead, form, body, errors)
+    kept = forms.kept_suggestions(form)
     try:
-        options = ConversionOptions.from_dict(body)
-        conversion = executor.apply(db.session, current_user, lead.id, options,
+        conversion = executor.apply(db.session, current_user, lead.id, ConversionOptions.parse(body),
                                     idempotency_key=form.idempotency_key.data or None)
     except AlreadyConverted:
         db.session.rollback()
         return _conflict(db.session.get(Lead, lead.id))
-    except ConversionError as e:
+    except (Invalid, NotFound):
+        # The modal's view of a refused value: every error of the form at once, next to its field.
         db.session.rollback()
-        status = 422 if isinstance(e, RecordNotFound) else e.http_status
-        if status == 422:
-            forms.apply_errors(form, e.errors)
-            return _modal(lead, form, base, 422, preview={**_preview_of(lead, body), "base": base})
-        return _modal(lead, form, base, status, preview={**_preview_of(lead, body), "base": base}, alert=e.message)
+        return _refused(lead, form, body, {})
+    except DomainError as e:
+        # A refusal (rights, hidden duplicates, idempotency) is shown inside the modal.
+        db.session.rollback()
+        return _refused(lead, form, body, {}, e.status, alert=e.message)
+    if any(getattr(conversion, f"{entity}_id") != rid for entity, rid in kept.items()):
+        # The preselected match was posted as "auto": the best match is not the one shown any more.
+        db.session.rollback()
+        return _refused(lead, form, body, {}, 409, alert=WORDS["duplicates_changed"])
     db.session.commit()
     links = view.produced_links(conversion)
     flash({"conversion_id": conversion.id, "lead": lead.display_name, "links": links}, "conversion")

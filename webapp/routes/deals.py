@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
+from ..forms.common import as_choices
 from ..forms.deals import DealForm
-from ..forms.records import add_choice, as_choices, with_custom
+from ..forms.records import add_choice, with_custom
 from ..htmx import vary
 from ..models import Account, Campaign, Contact, CurrencyRate, Pipeline
 from ..services.records import stage_names
@@ -22,19 +23,19 @@ def _pipelines():
 
 
 def _fill(form, deal=None):
-    account = db.session.get(Account, form.account_id.data) if form.account_id.data else None
-    contact = db.session.get(Contact, form.contact_id.data) if form.contact_id.data else None
+    account = db.session.get(Account, form.account_id.ident) if form.account_id.ident else None
+    contact = db.session.get(Contact, form.contact_id.ident) if form.contact_id.ident else None
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.name)).all()
-    form.fill_choices({
+    form.fill_choices(current_user, {
         "account_id": views.picker_choices("account", account),
         "contact_id": views.picker_choices("contact", contact),
         "campaign_id": [("", "— None —")] + [(str(c.id), c.name) for c in campaigns],
         "pipeline_id": [(str(p.id), p.name) for p in _pipelines()],
         "currency": [(c, c) for c in db.session.scalars(
             select(CurrencyRate.code).order_by(CurrencyRate.is_base.desc(), CurrencyRate.code))],
-    })
-    pipeline_id = form.pipeline_id.data or (int(form.pipeline_id.choices[0].value) if form.pipeline_id.choices else None)
-    form.pipeline_id.data = pipeline_id
+    }, deal)
+    pipeline_id = form.pipeline_id.ident or (int(form.pipeline_id.choices[0].value) if form.pipeline_id.choices else None)
+    form.pipeline_id.data = str(pipeline_id) if pipeline_id else None
     form.stage.choices = as_choices((s, s) for s in stage_names(db.session, pipeline_id))
     add_choice(form.stage, form.stage.data)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify, render_template, request
+from flask import g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -21,7 +21,11 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    """The API, or a script that asked for JSON only (the board's card moves)."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best
+    return best == "application/json"
 
 
 def error_response(status: int, message: str | None = None):
@@ -34,13 +38,27 @@ def error_response(status: int, message: str | None = None):
     return render_template(template, status=status, message=message), status
 
 
+def on_error(error_class, view) -> None:
+    """For the rest of this request, show a refusal of `error_class` with `view(error)` — e.g.
+    the form again with each reason next to its field (422). The handler below calls it, so a
+    route says how its refusals look without catching them."""
+    g.setdefault("error_views", []).append((error_class, view))
+
+
 def render_domain_error(e):
     """A DomainError from any service or the conversion core: nothing is kept, the reason is shown."""
     from ..extensions import db
 
     db.session.rollback()
     if wants_json():
-        return jsonify(e.as_dict()), e.status
+        response = jsonify(e.as_dict())
+        response.status_code = e.status
+        if e.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    for error_class, view in reversed(g.get("error_views", [])):
+        if isinstance(e, error_class):
+            return view(e)
     from ..htmx import is_htmx
 
     template = "errors/_error.html" if is_htmx() else "errors/error.html"

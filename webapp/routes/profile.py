@@ -1,18 +1,27 @@
-"""The signed-in user's profile: their API tokens (list, create — shown once — and revoke)."""
+"""The signed-in user's profile: their API tokens (list, create — shown once — and revoke)
+and the change-password form."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from ..extensions import db
+from ..errors import Invalid
+from ..extensions import db, limiter
 from ..forms.common import strip_filter
 from ..htmx import redirect, render
 from ..models import ApiToken
+from ..security import PASSWORD_CHANGE_LIMIT
+from ..services.users import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    change_password,
+    password_change_errors,
+)
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -20,6 +29,23 @@ bp = Blueprint("profile", __name__, url_prefix="/profile")
 class TokenForm(FlaskForm):
     name = StringField("Token name", [DataRequired("Name the token, e.g. the script that uses it."),
                                       Length(max=80)], filters=[strip_filter])
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", [DataRequired("Enter your current password.")],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", [DataRequired("Choose a new password."),
+                                                  Length(max=MAX_PASSWORD_LENGTH)],
+                                 render_kw={"autocomplete": "new-password"})
+    confirm = PasswordField("Confirm password", [
+        DataRequired("Type the new password again."),
+        EqualTo("new_password", "The two new passwords differ.")],
+        render_kw={"autocomplete": "new-password"})
+
+
+PASSWORD_HINT = f"At least {MIN_PASSWORD_LENGTH} characters; not your e-mail, not a common password."
+PASSWORD_CHANGED = "Your password was changed. Your other sessions are signed out."
+TOO_MANY_PASSWORD_TRIES = "Too many wrong current passwords. Wait a few minutes and try again."
 
 
 def _tokens() -> list[ApiToken]:
@@ -30,7 +56,14 @@ def _tokens() -> list[ApiToken]:
 
 def _page(form: TokenForm, status: int = 200, new_token: str | None = None):
     return render("profile/show.html", "profile/_tokens.html", status,
-                  form=form, tokens=_tokens(), new_token=new_token)
+                  form=form, tokens=_tokens(), new_token=new_token, password_form=PasswordForm(formdata=None),
+                  password_hint=PASSWORD_HINT)
+
+
+def _password_page(form: PasswordForm, status: int):
+    return render("profile/show.html", "profile/_password.html", status,
+                  form=TokenForm(formdata=None), tokens=_tokens(), password_form=form,
+                  password_hint=PASSWORD_HINT)
 
 
 @bp.get("/")
@@ -38,6 +71,50 @@ def _page(form: TokenForm, status: int = 200, new_token: str | None = None):
 def show():
     """The profile page with the user's API tokens."""
     return _page(TokenForm())
+
+
+def _wrong_current_password(response) -> bool:
+    return bool(g.get("wrong_current_password"))
+
+
+def _user_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else "anonymous"
+
+
+def _show_errors(form: PasswordForm, errors: dict) -> None:
+    """The service's reasons next to their fields (a field the form already flagged keeps its own)."""
+    g.wrong_current_password = "current_password" in errors
+    for name, reasons in errors.items():
+        target = form[name] if name in form else form.new_password
+        if not target.errors:
+            target.errors = [r[0].upper() + r[1:] + "." for r in reasons]
+
+
+@bp.post("/password")
+@login_required
+@limiter.limit(PASSWORD_CHANGE_LIMIT, key_func=_user_key, deduct_when=_wrong_current_password,
+               error_message=TOO_MANY_PASSWORD_TRIES)
+def change_password_view():
+    """Change one's password: every error at once, next to its field (422); on success the
+    other sessions and remember-me cookies stop working, this one stays signed in."""
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        if form.current_password.data and form.new_password.data:
+            _show_errors(form, password_change_errors(current_user, form.current_password.data,
+                                                      form.new_password.data))
+        return _password_page(form, 422)
+    try:
+        change_password(db.session, current_user, form.current_password.data, form.new_password.data)
+    except Invalid as e:
+        db.session.rollback()
+        _show_errors(form, e.errors)
+        return _password_page(form, 422)
+    db.session.commit()
+    # The session (and a remember-me cookie, if this browser has one) carries the new version.
+    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    login_user(current_user._get_current_object(), remember=remember_cookie in request.cookies)
+    flash(PASSWORD_CHANGED, "success")
+    return redirect(url_for("profile.show"))
 
 
 @bp.post("/tokens")

@@ -10,13 +10,15 @@ from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from .. import permissions
+from ..errors import Invalid
 from ..extensions import db
 from ..forms.records import with_custom
 from ..htmx import redirect, render, vary
 from ..models import RECORD_MODELS, User
-from ..records import custom_fields, get_custom, get_tags, tags_for, validate_custom
+from ..records import custom_fields, get_custom, get_tags, tags_for
 from ..services import records as svc
 from ..services.records import SORT_LABELS, SORTS
+from .errors import on_error
 
 
 def plural(kind: str) -> str:
@@ -33,11 +35,8 @@ def list_view(kind: str, filters: dict, **context):
     q = (request.args.get("q") or "").strip()[:200]
     sort = request.args.get("sort")
     sort = sort if sort in SORTS[kind] else svc.DEFAULT_SORT[kind]
-    try:
-        page = svc.list_records(db.session, current_user, kind, q=q, filters=filters, sort=sort,
-                                cursor=request.args.get("cursor") or None)
-    except svc.BadCursor as e:
-        abort(400, str(e))
+    page = svc.list_records(db.session, current_user, kind, q=q, filters=filters, sort=sort,
+                            cursor=request.args.get("cursor") or None)
     args = {k: v for k, v in {"q": q, "sort": sort, **filters}.items() if v not in (None, "")}
     next_url = url_for(f"{plural(kind)}.index", **args, cursor=page.next_cursor) if page.next_cursor else None
     owners = db.session.scalars(db.select(User).where(User.active.is_(True)).order_by(User.name)).all()
@@ -78,7 +77,7 @@ def show_view(kind: str, obj, **context):
 def new_form(form_cls):
     """A blank form for a new record, owned by the actor unless they choose someone else."""
     form = with_custom(form_cls)
-    form.owner_id.data = current_user.id
+    form.owner_id.data = str(current_user.id)
     return form
 
 
@@ -99,30 +98,22 @@ def require_edit(obj) -> None:
 
 
 def save(kind: str, form, fill, obj=None):
-    """Validate the posted form and call the service: one state change, one commit.
-    On bad input: the form again with errors next to the fields (422), nothing written."""
-    fill(form, obj)
-    if form.validate_on_submit():
-        try:
-            if obj is None:
-                obj = svc.create(db.session, current_user, kind, form.to_data())
-            else:
-                svc.update(db.session, current_user, obj, form.to_data())
-        except svc.PermissionDenied as e:
-            db.session.rollback()
-            abort(403, str(e))
-        except svc.RecordInvalid as e:
-            db.session.rollback()
-            form.apply_errors(e.errors)
-        else:
-            db.session.commit()
-            flash(f"{svc.KINDS[kind].label} “{obj.display_name}” saved.", "success")
-            return redirect(url_for(f"{plural(kind)}.show", **{f"{kind}_id": obj.id}))
+    """Call the service with the posted form: one state change, one commit. On bad input: the
+    form again with every error next to its field (422), nothing written."""
+    fill(form, obj)  # widgets only (CSRFProtect checked the token): the service judges values
+
+    def show_errors(e):
+        form.apply_errors(e.errors)
+        return form_page(kind, form, obj, 422)
+
+    on_error(Invalid, show_errors)
+    if obj is None:
+        obj = svc.create(db.session, current_user, kind, form.to_data())
     else:
-        # The form stopped before the service: still show every custom-field error at once.
-        custom = {name[3:]: form[name].data for name in form.custom_names() if not form[name].errors}
-        form.apply_errors(validate_custom(db.session, kind, custom, partial=True)[1])
-    return form_page(kind, form, obj, 422)
+        svc.update(db.session, current_user, obj, form.to_data())
+    db.session.commit()
+    flash(f"{svc.KINDS[kind].label} “{obj.display_name}” saved.", "success")
+    return redirect(url_for(f"{plural(kind)}.show", **{f"{kind}_id": obj.id}))
 
 
 def options(items, selected: int | None = None, blank: str = "— None —"):

@@ -17,11 +17,16 @@ from pathlib import Path
 from sqlalchemy import select
 
 from .. import permissions
-from ..errors import Forbidden, Invalid, NotFound, ReadOnlyRecord
-from ..models import RECORD_MODELS, Attachment, Lead, Note, Task, User, record_event
+from ..entities import check_value, raise_errors
+from ..errors import Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord
+from ..models import ACTIVITY_KINDS, RECORD_MODELS, Attachment, Lead, Note, Task, User, record_event
 
-NOTE_MAX = 10_000
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+
+def converted_error(lead: Lead) -> ReadOnlyRecord:
+    """C1.4: the refusal of any change to a converted lead (the API body names its conversion)."""
+    return ReadOnlyRecord(converted_message(lead), conversion_id=lead.conversion_id)
 
 
 def converted_message(lead: Lead) -> str:
@@ -51,7 +56,7 @@ def lock_if_lead(session, record) -> None:
         select(Lead.converted).where(Lead.id == record.id).with_for_update()
     ).scalar_one()
     if converted or record.converted:
-        raise ReadOnlyRecord(converted_message(record))
+        raise converted_error(record)
 
 
 def check_add(session, actor: User, parent, kind: str) -> None:
@@ -59,7 +64,7 @@ def check_add(session, actor: User, parent, kind: str) -> None:
     if not permissions.can_view(session, actor, parent):
         raise Forbidden("You may not see this record.")
     if isinstance(parent, Lead) and parent.converted:
-        raise ReadOnlyRecord(converted_message(parent))
+        raise converted_error(parent)
     if not permissions.can_add_to(session, actor, parent, kind):
         raise Forbidden(f"Your role may not add a {kind} to this record.")
 
@@ -69,14 +74,10 @@ def type_of(parent) -> str:
     return next(k for k, m in RECORD_MODELS.items() if isinstance(parent, m))
 
 
-def add_note(session, actor: User, parent, body: str) -> Note:
+def add_note(session, actor: User, parent, body, *, strict: bool = False) -> Note:
     """Add a note to `parent`; raises Forbidden, ReadOnlyRecord or Invalid (empty / too long)."""
     check_add(session, actor, parent, "note")
-    body = (body or "").strip()
-    if not body:
-        raise Invalid.on("body", "Write something first.")
-    if len(body) > NOTE_MAX:
-        raise Invalid.on("body", f"A note is at most {NOTE_MAX} characters.")
+    body = check_value(session, actor, "note", "body", body, strict=strict)
     lock_if_lead(session, parent)
     parent_type = type_of(parent)
     note = Note(body=body, parent_type=parent_type, parent_id=parent.id, author_id=actor.id)
@@ -87,22 +88,25 @@ def add_note(session, actor: User, parent, body: str) -> Note:
     return note
 
 
-def add_task(session, actor: User, parent, subject: str, due_date: date | None = None,
-             owner_id: int | None = None, kind: str = "task") -> Task:
-    """Add an open task (or call, meeting...) to `parent`; raises Forbidden, ReadOnlyRecord, Invalid."""
+def add_task(session, actor: User, parent, subject, due_date=None, owner_id=None,
+             kind: str = "task", *, strict: bool = False) -> Task:
+    """Add an open task (or call, meeting...) to `parent`; raises Forbidden, ReadOnlyRecord, Invalid
+    (every field's problem at once)."""
     check_add(session, actor, parent, "task")
-    subject = (subject or "").strip()
-    if not subject:
-        raise Invalid.on("subject", "Give the task a subject.")
-    if len(subject) > 255:
-        raise Invalid.on("subject", "A subject is at most 255 characters.")
-    owner = session.get(User, owner_id) if owner_id is not None else actor
-    if owner is None or not owner.active:
-        raise Invalid.on("owner_id", "Choose an active user.")
+    values, errors = {}, {}
+    for name, raw in (("subject", subject), ("due_date", due_date), ("owner_id", owner_id)):
+        try:
+            values[name] = check_value(session, actor, "task", name, raw, strict=strict)
+        except Invalid as e:
+            errors.update(e.errors)
+    if kind not in ACTIVITY_KINDS:
+        errors["kind"] = [Problem("not_choice", choices=", ".join(ACTIVITY_KINDS))]
+    raise_errors(errors)
+    subject, due_date = values["subject"], values["due_date"]
     lock_if_lead(session, parent)
     parent_type = type_of(parent)
-    task = Task(subject=subject, due_date=due_date, owner_id=owner.id, kind=kind, status="open",
-                parent_type=parent_type, parent_id=parent.id)
+    task = Task(subject=subject, due_date=due_date, owner_id=values["owner_id"] or actor.id, kind=kind,
+                status="open", parent_type=parent_type, parent_id=parent.id)
     session.add(task)
     session.flush()
     due = f" (due {due_date.isoformat()})" if due_date else ""
@@ -117,7 +121,7 @@ def complete_task(session, actor: User, task: Task) -> Task:
     if parent is None or not permissions.can_view(session, actor, parent):
         raise Forbidden("You may not see this task.")
     if isinstance(parent, Lead) and parent.converted:
-        raise ReadOnlyRecord(converted_message(parent))
+        raise converted_error(parent)
     if not permissions.can_edit(session, actor, task):
         raise Forbidden("You may not change this task.")
     if task.status != "done":
@@ -132,7 +136,7 @@ def delete_note(session, actor: User, note: Note) -> None:
     """Delete a note; raises Forbidden (needs the delete right) or ReadOnlyRecord."""
     parent = permissions.parent_of(session, note)
     if isinstance(parent, Lead) and parent.converted:
-        raise ReadOnlyRecord(converted_message(parent))
+        raise converted_error(parent)
     if not permissions.can_delete(session, actor, note):
         raise Forbidden("Your role may not delete this note.")
     session.delete(note)
@@ -171,6 +175,8 @@ def store_attachment(session, actor: User, parent, stream, filename: str | None,
     Raises Forbidden, ReadOnlyRecord or Invalid (empty file, too large).
     """
     check_add(session, actor, parent, "attachment")
+    if stream is None:
+        raise Invalid.on("file", Problem("no_file"))
     lock_if_lead(session, parent)
     name = display_filename(filename)
     folder = Path(upload_folder)
@@ -184,10 +190,10 @@ def store_attachment(session, actor: User, parent, stream, filename: str | None,
             while chunk := stream.read(64 * 1024):
                 size += len(chunk)
                 if max_size is not None and size > max_size:
-                    raise Invalid.on("file", "The file is too large.")
+                    raise Invalid.on("file", Problem("file_too_large"))
                 out.write(chunk)
         if size == 0:
-            raise Invalid.on("file", "The file is empty.")
+            raise Invalid.on("file", Problem("file_empty"))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -211,7 +217,7 @@ def delete_attachment(session, actor: User, attachment: Attachment, upload_folde
     """Remove the row (the caller unlinks the returned path after commit); raises Forbidden/ReadOnlyRecord."""
     parent = permissions.parent_of(session, attachment)
     if isinstance(parent, Lead) and parent.converted:
-        raise ReadOnlyRecord(converted_message(parent))
+        raise converted_error(parent)
     if not permissions.can_delete(session, actor, attachment):
         raise Forbidden("Your role may not delete this file.")
     session.delete(attachment)
@@ -221,13 +227,23 @@ def delete_attachment(session, actor: User, attachment: Attachment, upload_folde
     return attachment_path(upload_folder, attachment)
 
 
+def on_record(model, parent_type: str, parent_id: int):
+    """SQL: the rows of `model` (notes, tasks, files, events) shown on a record's page. A deal also
+    shows the tasks linked to it by deal_id while they hang on its contact or account (C5.4: the
+    conversion's follow-up task; C6.4: the lead's open activities)."""
+    clause = (model.parent_type == parent_type) & (model.parent_id == parent_id)
+    if model is Task and parent_type == "deal":
+        clause = clause | (Task.deal_id == parent_id)
+    return clause
+
+
 def panel_data(session, actor: User, parent, limit: int = 20, today: date | None = None) -> dict:
     """What the activity panel shows: recent notes, upcoming / past tasks (C9.5), files, counts."""
     parent_type = type_of(parent)
     today = today or date.today()
 
     def rows(model, *where, order):
-        base = select(model).where(model.parent_type == parent_type, model.parent_id == parent.id, *where)
+        base = select(model).where(on_record(model, parent_type, parent.id), *where)
         return list(session.scalars(base.order_by(*order).limit(limit + 1)))
 
     notes = rows(Note, order=(Note.created_at.desc(), Note.id.desc()))
@@ -266,7 +282,7 @@ def timeline(session, parent_type: str, parent_id: int, before=None, limit: int 
     from ..models import TimelineEvent
 
     def newest(model, stamp, *where):
-        query = select(model).where(model.parent_type == parent_type, model.parent_id == parent_id, *where)
+        query = select(model).where(on_record(model, parent_type, parent_id), *where)
         if before is not None:
             query = query.where(stamp < before)
         return session.scalars(query.order_by(stamp.desc()).limit(limit + 1))

@@ -6,11 +6,11 @@ so automation rules see every move). Each function adds and flushes; the caller 
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlalchemy import select
 
-from .. import permissions
+from .. import entities, permissions
+from ..errors import Forbidden, Invalid, NotFound, Problem
+from ..fields import ID_SPEC, FieldError, model_specs
 from ..models import (
     ADDRESS_TYPES,
     Address,
@@ -19,91 +19,100 @@ from ..models import (
     Lead,
     LineItem,
     Product,
+    Team,
     User,
     record_event,
 )
-from ..records import set_custom, set_tags
-from ..errors import Forbidden, Invalid, NotFound, ReadOnlyRecord
-from .activities import converted_message, lock_if_lead
+from ..records import get_custom, get_tags, set_custom, set_tags
+from .activities import converted_error, lock_if_lead
 
 # Lead columns a form or the API may write (status is handled by change_status).
 LEAD_FIELDS = (
     "salutation", "first_name", "last_name", "company", "title", "email", "phone", "mobile", "fax",
     "website", "skype", "linkedin", "twitter", "facebook", "industry", "annual_revenue",
     "employees", "lead_source", "rating", "email_opt_out", "description", "street", "city",
-    "state", "postal_code", "country", "currency", "owner_id", "team_id",
+    "state", "postal_code", "country", "currency", "owner_id",
 )
-
-
-def _money(value):
-    return None if value is None else Decimal(value).quantize(Decimal("0.01"))
+ADDRESS_LINES = ("street", "city", "state", "postal_code", "country")
 
 
 def _apply(lead: Lead, values: dict) -> list[str]:
     changed = []
     for name in LEAD_FIELDS:
-        if name not in values:
-            continue
-        value = _money(values[name]) if name == "annual_revenue" else values[name]
-        if getattr(lead, name) != value:
-            setattr(lead, name, value)
+        if name in values and getattr(lead, name) != values[name]:
+            setattr(lead, name, values[name])
             changed.append(name)
     return changed
 
 
-def _check_owner(session, actor: User, owner_id: int | None) -> None:
-    if owner_id is None:
-        return
-    owner = session.get(User, owner_id)
-    if owner is None or not owner.active:
-        raise Invalid.on("owner_id", "Choose an active user.")
+def _cleaned(session, actor: User, data: dict, lead: Lead | None, strict: bool):
+    """The checked values; a form's `team_id` (not an API field) is checked here too."""
+    data = dict(data)
+    team_given = "team_id" in data
+    team_raw = data.pop("team_id", None)
+    cleaned = entities.clean(session, actor, "lead", data, lead, strict=strict)
+    if team_given:
+        try:
+            team_id = ID_SPEC.parse(team_raw)
+            if team_id is not None and session.get(Team, team_id) is None:
+                raise FieldError("no_record", kind="team", id=team_id)
+            cleaned.values["team_id"] = team_id
+        except FieldError as e:
+            cleaned.errors["team_id"] = [e.problem]
+    entities.raise_errors(cleaned.errors)
+    return cleaned
 
 
-def create_lead(session, actor: User, values: dict, status: str | None = None,
-                tags: list[str] | None = None, custom: dict | None = None) -> Lead:
-    """Create a lead (values already validated); raises Forbidden or Invalid."""
+def create_lead(session, actor: User, data: dict, *, strict: bool = False) -> Lead:
+    """Create a lead from `data` (api.md names, also status, tags, custom); raises Forbidden or
+    Invalid (every field's problem at once, nothing written)."""
     if not permissions.can_create(actor, "lead"):
         raise Forbidden("Your role may not create leads.")
-    if not (values.get("last_name") or values.get("company")):
-        raise Invalid.on("last_name", "A lead needs a last name or a company.")
-    values = {"owner_id": actor.id, **values}
-    _check_owner(session, actor, values["owner_id"])
-    lead = Lead(status=status or "new")
+    cleaned = _cleaned(session, actor, data, None, strict)
+    values = {**cleaned.values}
+    status = values.pop("status", None)
+    team_id = values.pop("team_id", _team_of(session, values.get("owner_id") or actor.id))
+    lead = Lead(status=status or "new", owner_id=actor.id, team_id=team_id)
     _apply(lead, values)
     session.add(lead)
     session.flush()
-    if tags:
-        set_tags(session, "lead", lead.id, tags)
-    if custom:
-        set_custom(session, "lead", lead.id, custom)
+    if cleaned.tags:
+        set_tags(session, "lead", lead.id, cleaned.tags)
+    if cleaned.custom:
+        set_custom(session, "lead", lead.id, cleaned.custom)
     record_event(session, "lead", lead.id, "lead_created", "Lead created", actor.id)
     return lead
 
 
-def update_lead(session, actor: User, lead: Lead, values: dict, status: str | None = None,
-                tags: list[str] | None = None, custom: dict | None = None) -> list[str]:
-    """Update a lead; returns the names of the changed fields.
+def update_lead(session, actor: User, lead: Lead, data: dict, *, strict: bool = False) -> list[str]:
+    """Update a lead with the fields present in `data`; returns the names of the changed fields.
 
     Raises ReadOnlyRecord (converted, C1.4), Forbidden, Invalid, or what change_status raises.
     """
     lock_if_lead(session, lead)
+    if lead.converted:
+        raise converted_error(lead)
     if not permissions.can_edit(session, actor, lead):
         raise Forbidden("You may not edit this lead.")
-    merged = {name: values.get(name, getattr(lead, name)) for name in ("last_name", "company")}
-    if not (merged["last_name"] or merged["company"]):
-        raise Invalid.on("last_name", "A lead needs a last name or a company.")
-    if "owner_id" in values:
-        _check_owner(session, actor, values["owner_id"])
+    cleaned = _cleaned(session, actor, data, lead, strict)
+    values = {**cleaned.values}
+    status = values.pop("status", None)
+    team_id = values.pop("team_id", None) if "team_id" in values else lead.team_id
     changed = _apply(lead, values)
-    if tags is not None:
-        from ..records import clean_tags, get_tags
-
-        if {t.lower() for t in get_tags(session, "lead", lead.id)} != {t.lower() for t in clean_tags(tags)}:
-            set_tags(session, "lead", lead.id, tags)
-            changed.append("tags")
-    if custom:
-        set_custom(session, "lead", lead.id, custom)
-        changed.append("custom")
+    if "owner_id" in changed and "team_id" not in cleaned.values:
+        team_id = _team_of(session, lead.owner_id)
+    if team_id != lead.team_id:
+        lead.team_id = team_id
+        changed.append("team_id")
+    tags = cleaned.tags
+    if tags is not None and {t.lower() for t in get_tags(session, "lead", lead.id)} != {t.lower() for t in tags}:
+        set_tags(session, "lead", lead.id, tags)
+        changed.append("tags")
+    if cleaned.custom:
+        before = get_custom(session, "lead", lead.id)
+        set_custom(session, "lead", lead.id, cleaned.custom)
+        if get_custom(session, "lead", lead.id) != before:
+            changed.append("custom")
     session.flush()
     if changed:
         record_event(session, "lead", lead.id, "lead_updated",
@@ -117,23 +126,48 @@ def update_lead(session, actor: User, lead: Lead, values: dict, status: str | No
     return changed
 
 
+def _team_of(session, user_id: int | None) -> int | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.team_id if user else None
+
+
+def _get_by_id(session, model, field: str, raw):
+    """The row of `model` whose id was posted as `raw`; raises Invalid on `field` otherwise."""
+    try:
+        ident = ID_SPEC.parse(raw)
+    except FieldError as e:
+        raise Invalid.on(field, e.problem) from None
+    row = session.get(model, ident) if ident is not None else None
+    if row is None:
+        raise Invalid.on(field, Problem("choose_from_list"))
+    return row
+
+
 def _editable(session, actor: User, lead: Lead) -> None:
     if lead.converted:
-        raise ReadOnlyRecord(converted_message(lead))
+        raise converted_error(lead)
     if not permissions.can_edit(session, actor, lead):
         raise Forbidden("You may not edit this lead.")
     lock_if_lead(session, lead)
 
 
 def add_address(session, actor: User, lead: Lead, type_: str, **fields) -> Address:
-    """Add a typed address (billing, delivery, default; C9.5) to a lead."""
+    """Add a typed address (billing, delivery, default; C9.5) to a lead; raises Invalid with every
+    field's problem."""
     _editable(session, actor, lead)
+    specs = model_specs(Address)
+    values, errors = {}, {}
     if type_ not in ADDRESS_TYPES:
-        raise Invalid.on("type", "Choose billing, delivery or default.")
-    fields = {k: v for k, v in fields.items() if k in ("street", "city", "state", "postal_code", "country")}
-    if not any(fields.values()):
-        raise Invalid.on("street", "Fill at least one line of the address.")
-    address = Address(parent_type="lead", parent_id=lead.id, type=type_, **fields)
+        errors["type"] = [Problem("not_choice", choices=", ".join(ADDRESS_TYPES))]
+    for name in ADDRESS_LINES:
+        try:
+            values[name] = specs[name].parse(fields.get(name))
+        except FieldError as e:
+            errors[name] = [e.problem]
+    if not errors and not any(values.values()):
+        errors["street"] = [Problem("address_empty")]
+    entities.raise_errors(errors)
+    address = Address(parent_type="lead", parent_id=lead.id, type=type_, **values)
     session.add(address)
     session.flush()
     record_event(session, "lead", lead.id, "address_added", f"{type_.title()} address added", actor.id)
@@ -151,17 +185,15 @@ def remove_address(session, actor: User, lead: Lead, address_id: int) -> None:
     session.flush()
 
 
-def add_to_campaign(session, actor: User, lead: Lead, campaign_id: int, member_status: str = "sent") -> CampaignMember:
+def add_to_campaign(session, actor: User, lead: Lead, campaign_id, member_status: str = "sent") -> CampaignMember:
     """Make the lead a member of an existing campaign; raises Invalid when unknown or already in."""
     _editable(session, actor, lead)
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise Invalid.on("campaign_id", "Choose a campaign from the list.")
+    campaign = _get_by_id(session, Campaign, "campaign_id", campaign_id)
     exists = session.scalar(select(CampaignMember.id).where(
         CampaignMember.campaign_id == campaign.id, CampaignMember.parent_type == "lead",
         CampaignMember.parent_id == lead.id))
     if exists:
-        raise Invalid.on("campaign_id", "The lead is already in this campaign.")
+        raise Invalid.on("campaign_id", Problem("already_in_campaign"))
     member = CampaignMember(campaign=campaign, parent_type="lead", parent_id=lead.id,
                             member_status=member_status)
     session.add(member)
@@ -182,19 +214,28 @@ def remove_from_campaign(session, actor: User, lead: Lead, member_id: int) -> No
     session.flush()
 
 
-def add_line_item(session, actor: User, lead: Lead, product_id: int, quantity: Decimal,
-                  unit_price: Decimal | None = None, discount: Decimal | None = None) -> LineItem:
-    """Add a product line ("products selected", C3.4); the product's price when none is given."""
+def add_line_item(session, actor: User, lead: Lead, product_id, quantity, unit_price=None,
+                  discount=None) -> LineItem:
+    """Add a product line ("products selected", C3.4); the product's price when none is given.
+    Values as posted or typed; raises Invalid with every field's problem."""
     _editable(session, actor, lead)
-    product = session.get(Product, product_id)
-    if product is None:
-        raise Invalid.on("product_id", "Choose a product from the list.")
-    if quantity is None or quantity <= 0:
-        raise Invalid.on("quantity", "The quantity must be more than 0.")
-    price = product.unit_price if unit_price is None else unit_price
+    specs = model_specs(LineItem)
+    values, errors = {}, {}
+    for name, raw in (("quantity", quantity), ("unit_price", unit_price), ("discount", discount)):
+        try:
+            values[name] = specs[name].parse(raw)
+        except FieldError as e:
+            errors[name] = [e.problem]
+    if "quantity" not in errors and not values["quantity"]:
+        errors["quantity"] = [Problem("quantity_positive")]
+    try:
+        product = _get_by_id(session, Product, "product_id", product_id)
+    except Invalid as e:
+        errors.update(e.errors)
+    entities.raise_errors(errors)
+    price = product.unit_price if values["unit_price"] is None else values["unit_price"]
     line = LineItem(parent_type="lead", parent_id=lead.id, product=product,
-                    quantity=Decimal(quantity).quantize(Decimal("0.01")), unit_price=_money(price),
-                    discount=_money(discount or 0))
+                    quantity=values["quantity"], unit_price=price, discount=values["discount"] or 0)
     session.add(line)
     session.flush()
     record_event(session, "lead", lead.id, "line_item_added",

@@ -21,9 +21,10 @@ from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import permissions
 from ..errors import BadRequest, Forbidden, Invalid, ReadOnlyRecord
-from ..normalize import norm_company, norm_email, norm_name
+from ..fields import SEARCH_MAX, search_text
 from ..models import Lead, LeadStatus, Tag, Tagging, User, record_event
 from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT, lead_counts
+from ..normalize import norm_company, norm_email, norm_name
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
         select(Lead.converted).where(Lead.id == lead.id).with_for_update()
     ).scalar()
     if lead.converted or converted:
-        raise ReadOnlyRecord("This lead was converted: it is read-only and its status cannot change.")
+        raise ReadOnlyRecord("This lead was converted: it is read-only and its status cannot change.",
+                             conversion_id=lead.conversion_id)
     if not permissions.can_edit(session, actor, lead):
         raise Forbidden("You may not change the status of this lead.")
     if not isinstance(new_status, str) or not new_status.strip():
@@ -93,7 +95,7 @@ def board_statuses(session) -> list[LeadStatus]:
 # --- Listing: filters, prefix search, keyset pages, counts (the list, the board, the API) ---
 
 PAGE_SIZE = 50
-Q_MAX = 200
+Q_MAX = SEARCH_MAX
 
 # Sort name -> (key expressions, descending?). The id ends every key so that ties (many leads
 # created in the same second by an import) still give a total order for keyset pages.
@@ -279,16 +281,11 @@ def _open_keys(session) -> list[str]:
     return list(session.scalars(select(LeadStatus.key).where(LeadStatus.category == "open")))
 
 
-def _text(value: str | None) -> str:
-    """Filter text without control characters: PostgreSQL refuses NUL bytes in a parameter."""
-    return "".join(ch for ch in (value or "") if ch.isprintable()).strip()
-
-
 def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status: bool = False,
                    count: bool = False) -> list:
     """SQL conditions for what `actor` may see under `filters` (any_status: board counts;
     count: the conditions of a count, which must find every match, not a first page)."""
-    q, tag, source = _text(filters.q)[:Q_MAX], _text(filters.tag), _text(filters.source)
+    q, tag, source = search_text(filters.q), search_text(filters.tag), search_text(filters.source)
     # "= false", not "IS false": PostgreSQL uses an index only for the former.
     clauses = [permissions.visible_clause(session, actor, Lead),
                Lead.converted == (bool(filters.converted) and not any_status)]
@@ -393,7 +390,7 @@ def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str
     the search's candidate ids when they are few.
     """
     visible = None
-    if not (_text(filters.q) or _text(filters.tag) or _text(filters.source)):
+    if not (search_text(filters.q) or search_text(filters.tag) or search_text(filters.source)):
         visible = _counter_visibility(session, actor)
     if visible is not None:
         total = func.sum(lead_counts.c.n)
@@ -407,3 +404,85 @@ def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str
             .where(*filter_clauses(session, actor, filters, any_status=True, count=True))
             .group_by(Lead.status))
     return dict(session.execute(stmt).all())
+
+
+# --- The lead list's result count (added for the list header, issue 7) ----------------------
+
+COUNT_CAP = 1000
+COUNT_CANDIDATES = 1500  # per search branch (name, reversed name, company, e-mail) or tag
+
+
+@dataclass(frozen=True)
+class LeadCount:
+    """How many leads the list's filters match: `n` exact, or at least `n` when not `exact`."""
+
+    n: int
+    exact: bool
+
+
+def count_leads(session, actor: User | None, filters: LeadFilters, cap: int = COUNT_CAP,
+                page: Page | None = None) -> LeadCount:
+    """The list's result count, cheap at 1,000,000 leads.
+
+    - `page`, the list's first page, when it is the last one: its length (no query at all;
+      this is also what makes a rare match, e.g. an unindexed source, cost nothing more).
+    - Filters that lead_counts can answer (visibility, owner, status, converted: no search,
+      tag or source): the sum of its rows, exact whatever the total.
+    - Otherwise ONE bounded query (see below): exact when every match was reached and there
+      are at most `cap`; else a lower bound, LeadCount(n, exact=False), shown as "n+"
+      ("1,000+" at the cap), never less than the rows of `page`.
+    Measured at 1,000,000 leads (SQLite, bench/out/lists-1000000): lead_counts 1-2 ms, the
+    bounded query 5-60 ms (q=mar as a sales rep: 30 ms).
+    """
+    if page is not None and page.next_cursor is None:
+        return LeadCount(len(page.items), True)
+    q, tag = search_text(filters.q), search_text(filters.tag)
+    visible = None
+    if not (q or tag or search_text(filters.source)):
+        visible = _counter_visibility(session, actor)
+    if visible is not None:
+        stmt = select(func.coalesce(func.sum(lead_counts.c.n), 0)).where(
+            visible, lead_counts.c.converted == bool(filters.converted))
+        if filters.status == "" and not filters.converted:
+            stmt = stmt.where(lead_counts.c.status.in_(_open_keys(session)))
+        elif filters.status not in ("", "all"):
+            stmt = stmt.where(lead_counts.c.status == filters.status)
+        if filters.owner_id is not None:
+            stmt = stmt.where(lead_counts.c.owner_id == filters.owner_id)
+        return LeadCount(int(session.scalar(stmt)), True)
+    from dataclasses import replace
+
+    # Each branch: at most COUNT_CANDIDATES candidate ids read from an index (the search's
+    # prefix ranges, the tag's taggings; for a source alone the visible leads), then the
+    # other conditions checked on those ids only, stopping at cap + 1 matches. A branch with
+    # more candidates than that makes the count a lower bound ("N+"). The candidates' row
+    # look-ups are the cost: about 1 ms per 100 at 1,000,000 leads on the bench machine.
+    limit = COUNT_CANDIDATES
+    if q:
+        keys = _search_keys(q)
+        if not keys:
+            return LeadCount(0, True)
+        rest = [_without_indexes(c) for c in filter_clauses(session, actor, replace(filters, q=""), count=True)]
+        candidates = [select(Lead.id).where(_prefix(column, key)) for column, key in keys]
+    elif tag:
+        tag_ids = list(session.scalars(select(Tag.id).where(func.lower(Tag.name) == tag.lower())))
+        if not tag_ids:
+            return LeadCount(0, True)
+        rest = [_without_indexes(c) for c in filter_clauses(session, actor, replace(filters, tag=""), count=True)]
+        candidates = [select(Tagging.parent_id).where(Tagging.tag_id.in_(tag_ids), Tagging.parent_type == "lead")]
+    else:
+        limit = 4 * COUNT_CANDIDATES
+        base = filter_clauses(session, actor, replace(filters, source=""), count=True)
+        source = search_text(filters.source)
+        rest = [_without_indexes(Lead.lead_source == source)] if source else []
+        candidates = [select(Lead.id).where(*base)]
+    matches = [select(Lead.id).where(Lead.id.in_(c.limit(limit)), *rest).limit(cap + 1) for c in candidates]
+    # SQLite takes a LIMIT in a UNION's arm only inside a subquery.
+    matches = [select(m.subquery().c.id) for m in matches]
+    ids = union(*matches).subquery() if len(matches) > 1 else matches[0].subquery()
+    seen = [select(func.count()).select_from(c.limit(limit + 1).subquery()).scalar_subquery() for c in candidates]
+    n, *sizes = session.execute(select(select(func.count()).select_from(ids).scalar_subquery(), *seen)).one()
+    exact = n <= cap and all(size <= limit for size in sizes)
+    if not exact and page is not None:
+        n = max(n, len(page.items))  # never less than the rows already shown
+    return LeadCount(min(n, cap), exact)

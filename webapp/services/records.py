@@ -11,22 +11,17 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text, and_, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
-from .. import permissions
-from ..errors import BadRequest, Forbidden, Invalid
-from ..normalize import norm_company, norm_email, norm_name
+from .. import entities, permissions
+from ..errors import BadRequest, Forbidden, Invalid, Problem
+from ..fields import search_text
 from ..models import (
     Account,
-    Campaign,
     Contact,
-    CurrencyRate,
     Deal,
     Pipeline,
     Stage,
@@ -36,14 +31,12 @@ from ..models import (
     User,
     record_event,
 )
+from ..normalize import norm_company, norm_email, norm_name
 from ..records import (
-    clean_tags,
-    custom_fields,
     get_custom,
     get_tags,
     set_custom,
     set_tags,
-    validate_custom,
 )
 
 PAGE_SIZE = 50
@@ -91,187 +84,62 @@ KINDS = {
 # ---------------------------------------------------------------- validation
 
 
-def _coerce(column, value):
-    """The value in the column's Python type; raises ValueError with a reason for a person."""
-    if value is None or (isinstance(value, str) and not value.strip() and not isinstance(column.type, Boolean)):
-        return None
-    kind = column.type
-    if isinstance(kind, Boolean):
-        if isinstance(value, bool):
-            return value
-        raise ValueError("must be true or false")
-    if isinstance(value, bool):
-        raise ValueError("has the wrong type")
-    if isinstance(kind, Integer):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        if not isinstance(value, int):
-            raise ValueError("must be a whole number")
-        if not 0 <= value <= MAX_INT:
-            raise ValueError(f"must be between 0 and {MAX_INT}")
-        return value
-    if isinstance(kind, Numeric):
-        if isinstance(value, float):
-            value = str(value)
-        try:
-            number = Decimal(value.strip() if isinstance(value, str) else value)
-        except (InvalidOperation, TypeError, ValueError):
-            raise ValueError("must be a number, e.g. 1250.00") from None
-        if not number.is_finite():
-            raise ValueError("must be a number, e.g. 1250.00")
-        if number < 0:
-            raise ValueError("must be zero or more")
-        if number > MAX_MONEY:
-            raise ValueError("is too large")
-        return number.quantize(Decimal("0.01"))
-    if isinstance(kind, Date):
-        if isinstance(value, date):
-            return value
-        try:
-            return date.fromisoformat(value.strip())
-        except (ValueError, TypeError, AttributeError):
-            raise ValueError("must be a date (YYYY-MM-DD)") from None
-    if isinstance(kind, String | Text):
-        if not isinstance(value, str):
-            raise ValueError("must be text")
-        value = value.strip()
-        if getattr(kind, "length", None) and len(value) > kind.length:
-            raise ValueError(f"is at most {kind.length} characters")
-        return value
-    return value
+def _clean(session, actor, kind: Kind, data: dict, obj=None, strict: bool = False):
+    """(column values, tags or None, typed custom values); raises Invalid with every error.
 
-
-def _check_email(value: str) -> str:
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as e:
-        raise ValueError(f"is not a valid e-mail address ({e})") from None
-
-
-def _check_phone(value: str) -> str:
-    try:
-        parsed = phonenumbers.parse(value, "FR")
-    except phonenumbers.NumberParseException:
-        raise ValueError("is not a valid phone number") from None
-    if not phonenumbers.is_possible_number(parsed):
-        raise ValueError("has the wrong number of digits")
-    return value
-
-
-def _clean(session, kind: Kind, data: dict, obj=None) -> tuple[dict, list[str] | None, dict]:
-    """(column values, tags or None, typed custom values); raises RecordInvalid."""
-    errors: dict[str, list[str]] = {}
-    values: dict = {}
-    table = kind.model.__table__
-    for key, raw in data.items():
-        if key in ("tags", "custom"):
-            continue
-        if key not in kind.fields:
-            errors[key] = [f"is not a field of a {kind.name}"]
-            continue
-        try:
-            value = _coerce(table.c[key], raw)
-            if value is not None and key in kind.emails:
-                value = _check_email(value)
-            if value is not None and key in kind.phones:
-                value = _check_phone(value)
-            if value is None and not table.c[key].nullable:
-                # A NOT NULL column with a default (currency, e-mail opt-out): keep what it has.
-                if obj is not None:
-                    raise ValueError("is required")
-                continue
-            values[key] = value
-        except ValueError as e:
-            errors[key] = [str(e)]
-    for key in kind.required:
-        present = values.get(key, getattr(obj, key, None) if obj is not None and key not in data else None)
-        if not present and key not in errors:
-            errors[key] = ["is required"]
-    tags = None
-    if "tags" in data:
-        try:
-            if not isinstance(data["tags"], list | tuple):
-                raise ValueError("must be a list of strings")
-            tags = clean_tags(data["tags"])
-        except ValueError as e:
-            errors["tags"] = [str(e)]
-    # A new record needs every required custom field; an update checks those it is given.
-    custom, custom_errors = validate_custom(session, kind.name, data.get("custom"), partial=obj is not None)
-    errors.update(custom_errors)
-    if obj is not None:
-        for field in custom_fields(session, kind.name):
-            if field.required and field.key in custom and custom[field.key] is None:
-                errors.setdefault(f"custom.{field.key}", ["is required"])
-    # References are checked only once the values themselves are sound.
+    Values are checked by entities.clean (the field layer); this adds the rules between
+    fields of an account, contact or deal (a parent cycle, a contact of another account, a
+    stage of another pipeline), checked once the values themselves are sound."""
+    cleaned = entities.clean(session, actor, kind.name, data, obj, strict=strict)
+    values, errors = cleaned.values, cleaned.errors
     if not errors:
         _check_references(session, kind, values, obj, errors)
     if errors:
         raise Invalid(errors=errors)
-    return values, tags, custom
-
-
-def _exists(session, model, ident) -> bool:
-    return session.get(model, ident) is not None
+    return values, cleaned.tags, cleaned.custom
 
 
 def _check_references(session, kind: Kind, values: dict, obj, errors: dict) -> None:
+    """Rules between fields (the ids themselves exist and are visible: entities.clean)."""
     def current(key):
         return values[key] if key in values else getattr(obj, key, None)
 
-    owner_id = values.get("owner_id")
-    if owner_id is not None:
-        owner = session.get(User, owner_id)
-        if owner is None or not owner.active:
-            errors["owner_id"] = ["is not an active user"]
     if kind.name == "account" and values.get("parent_id") is not None:
         problem = parent_problem(session, obj.id if obj is not None else None, values["parent_id"])
         if problem:
             errors["parent_id"] = [problem]
-    if values.get("account_id") is not None and not _exists(session, Account, values["account_id"]):
-        errors["account_id"] = ["is not a known account"]
     if kind.name != "deal":
         return
     if values.get("contact_id") is not None:
         contact = session.get(Contact, values["contact_id"])
         account_id = current("account_id")
-        if contact is None:
-            errors["contact_id"] = ["is not a known contact"]
-        elif account_id and contact.account_id and contact.account_id != account_id:
-            errors["contact_id"] = ["belongs to another account"]
-    if values.get("campaign_id") is not None and not _exists(session, Campaign, values["campaign_id"]):
-        errors["campaign_id"] = ["is not a known campaign"]
-    if values.get("currency") is not None:
-        values["currency"] = values["currency"].upper()
-        if not _exists(session, CurrencyRate, values["currency"]):
-            errors["currency"] = ["is not a known currency"]
+        if account_id and contact.account_id and contact.account_id != account_id:
+            errors["contact_id"] = [Problem("contact_other_account")]
     if "pipeline_id" in values or "stage" in values or obj is None:
         pipeline_id = current("pipeline_id")
         if pipeline_id is None:
             pipeline_id = session.scalar(select(Pipeline.id).order_by(Pipeline.is_default.desc(), Pipeline.id))
             values["pipeline_id"] = pipeline_id
-        pipeline = session.get(Pipeline, pipeline_id) if pipeline_id is not None else None
-        if pipeline is None:
-            errors["pipeline_id"] = ["is not a known pipeline"]
-            return
+        pipeline = session.get(Pipeline, pipeline_id)
         names = [s.name for s in pipeline.stages]
         stage = current("stage")
         if stage is None and names:
             values["stage"] = names[0]
         elif stage not in names:
-            errors["stage"] = [f"is not a stage of the “{pipeline.name}” pipeline ({', '.join(names)})"]
+            errors["stage"] = [Problem("not_stage", pipeline=pipeline.name, choices=", ".join(names))]
 
 
-def parent_problem(session, account_id: int | None, parent_id: int) -> str | None:
+def parent_problem(session, account_id: int | None, parent_id: int) -> Problem | None:
     """Why `parent_id` cannot be the parent of account `account_id` (unknown, itself, a cycle)."""
     if account_id is not None and parent_id == account_id:
-        return "an account cannot be its own parent"
+        return Problem("own_parent")
     seen: set[int] = set()
     current = session.get(Account, parent_id)
     if current is None:
-        return "is not a known account"
+        return Problem("no_record", kind="account", id=parent_id)
     while current is not None and current.id not in seen:
         if account_id is not None and current.id == account_id:
-            return "would make a cycle: this account is above the chosen parent"
+            return Problem("parent_cycle")
         seen.add(current.id)
         current = current.parent
     return None
@@ -280,12 +148,12 @@ def parent_problem(session, account_id: int | None, parent_id: int) -> str | Non
 # ---------------------------------------------------------------- writing
 
 
-def create(session, actor: User, kind_name: str, data: dict):
+def create(session, actor: User, kind_name: str, data: dict, *, strict: bool = False):
     """Create an account, contact or deal from `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[kind_name]
     if not permissions.can_create(actor, kind.name):
         raise Forbidden(f"Your role may not create {kind.name}s.")
-    values, tags, custom = _clean(session, kind, data)
+    values, tags, custom = _clean(session, actor, kind, data, strict=strict)
     values.setdefault("owner_id", actor.id)
     if values["owner_id"] is None:
         values["owner_id"] = actor.id
@@ -302,12 +170,12 @@ def create(session, actor: User, kind_name: str, data: dict):
     return obj
 
 
-def update(session, actor: User, obj, data: dict):
+def update(session, actor: User, obj, data: dict, *, strict: bool = False):
     """Change the fields present in `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[obj.__class__.__name__.lower()]
     if not permissions.can_edit(session, actor, obj):
         raise Forbidden(f"You may not edit this {kind.name}.")
-    values, tags, custom = _clean(session, kind, data, obj)
+    values, tags, custom = _clean(session, actor, kind, data, obj, strict=strict)
     changed = [key for key, value in values.items() if getattr(obj, key) != value]
     for key in changed:
         setattr(obj, key, values[key])
@@ -417,7 +285,7 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         if not isinstance(sort, str) or not isinstance(last_id, int) or isinstance(last_id, bool):
             raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise BadRequest("This page link is not valid; start again from the first page.") from None
+        raise BadRequest("This page link is not valid; start again from the first page.", {"cursor": ["is not valid"]}) from None
     return sort, last_id
 
 
@@ -430,14 +298,15 @@ def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
     sorts = SORTS[kind_name]
     sort = sort if sort in sorts else DEFAULT_SORT[kind_name]
     stmt = select(model).where(permissions.visible_clause(session, actor, model))
-    if q and q.strip():
-        stmt = stmt.where(_search(kind_name, q[:200]))
+    q = search_text(q)
+    if q:
+        stmt = stmt.where(_search(kind_name, q))
     for key, value in (filters or {}).items():
         if value in (None, "") or key not in FILTERS[kind_name]:
             continue
         if key == "tag":
             tagged = select(Tagging.parent_id).join(Tag).where(
-                Tagging.parent_type == kind_name, func.lower(Tag.name) == str(value).strip().lower())
+                Tagging.parent_type == kind_name, func.lower(Tag.name) == search_text(str(value)).lower())
             stmt = stmt.where(model.id.in_(tagged))
         else:
             stmt = stmt.where(getattr(model, key) == value)
@@ -445,12 +314,12 @@ def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
     if cursor:
         cursor_sort, last_id = decode_cursor(cursor)
         if cursor_sort != sort:
-            raise BadRequest("This page link belongs to another sort order; start again.")
+            raise BadRequest("This page link belongs to another sort order; start again.", {"cursor": ["is not valid"]})
         # The cursor names the last row shown; its current sort value is read back so the
         # cursor stays small and opaque, and the next page is a plain index range.
         found = session.execute(select(expr).where(model.id == last_id)).first()
         if found is None:
-            raise BadRequest("The row this page link started from is gone; start again.")
+            raise BadRequest("The row this page link started from is gone; start again.", {"cursor": ["is not valid"]})
         value = found[0]
         if descending:
             stmt = stmt.where(or_(expr < value, and_(expr == value, model.id < last_id)))
@@ -492,7 +361,7 @@ def stage_names(session, pipeline_id: int | None) -> list[str]:
 
 
 __all__ = [
-    "BadCursor", "KINDS", "PAGE_SIZE", "Page", "PermissionDenied", "RecordError", "RecordInvalid",
+    "KINDS", "PAGE_SIZE", "Page",
     "create", "create_account", "create_contact", "create_deal", "decode_cursor", "encode_cursor",
     "list_records", "lookup", "parent_problem", "stage_names", "timeline", "update",
 ]

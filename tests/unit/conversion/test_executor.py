@@ -7,9 +7,8 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from webapp.conversion import executor
 from webapp.conversion.errors import AlreadyConverted, IdempotencyConflict
-from webapp.conversion.executor import STEPS, apply
+from webapp.conversion.executor import STEP_NAMES, STEPS, apply
 from webapp.conversion.options import ConversionOptions
 from webapp.conversion.serialize import conversion_as_dict
 from webapp.models import Account, Attachment, Contact, Conversion, Lead
@@ -35,23 +34,32 @@ def busy_lead(db, make_lead, make_note, make_task, make_contact, sales, custom_f
     return lead
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_c1_3_a_fault_after_any_step_leaves_no_trace(step, busy_lead, db, sales, monkeypatch):
-    """Atomicity: each step is made to fail right after it ran; the caller's rollback must leave
-    every table exactly as it was."""
-    original = getattr(executor, step)
+def test_steps_are_an_explicit_tuple_of_functions():
+    assert all(callable(step) for step in STEPS)
+    assert STEP_NAMES == ("resolve", "write_lead", "write_account", "write_contact", "write_deal",
+                          "write_task", "transfer", "record", "mark_converted")
 
-    def faulty(run):
-        original(run)
-        raise RuntimeError(f"fault after {step}")
 
-    monkeypatch.setattr(executor, step, faulty)
+@pytest.mark.parametrize("step", STEP_NAMES)
+def test_c1_3_a_fault_after_any_step_leaves_no_trace(step, busy_lead, db, sales):
+    """Atomicity: each step is made to fail right after it ran (through apply's after_step seam);
+    the caller's rollback must leave every table exactly as it was, table by table."""
+    seen = []
+
+    def fault(name, run):
+        seen.append(name)
+        if name == step:
+            raise RuntimeError(f"fault after {step}")
+
     before = snapshot(db)
-    with pytest.raises(RuntimeError):
-        apply(db.session, sales, busy_lead.id, ConversionOptions.from_dict(FULL))
+    with pytest.raises(RuntimeError, match=f"fault after {step}"):
+        apply(db.session, sales, busy_lead.id, ConversionOptions.from_dict(FULL), after_step=fault)
+    assert seen == list(STEP_NAMES[:STEP_NAMES.index(step) + 1])
     db.session.rollback()
     db.session.expire_all()
-    assert snapshot(db) == before
+    after = snapshot(db)
+    for table in before:
+        assert after[table] == before[table], table
 
 
 def test_c1_3_full_run_touches_every_step(busy_lead, db, sales):
@@ -101,20 +109,18 @@ def test_without_key_a_second_conversion_is_409(make_lead, db, sales):
         apply(db.session, sales, lead.id, ConversionOptions())
 
 
-def test_mark_converted_is_conditional(make_lead, db, sales, monkeypatch):
+def test_mark_converted_is_conditional(make_lead, db, sales):
     """Even when the up-front check was passed (a concurrent winner committed meanwhile), the
     final UPDATE matches nothing and raises AlreadyConverted with the winner's id."""
     lead = make_lead(owner_id=sales.id)
-    original = executor.record
 
-    def winner_sneaks_in(run):
-        original(run)
-        db.session.execute(Lead.__table__.update().where(Lead.id == lead.id).values(
-            converted=True, conversion_id=run.conversion.id))
+    def winner_sneaks_in(step, run):
+        if step == "record":
+            db.session.execute(Lead.__table__.update().where(Lead.id == lead.id).values(
+                converted=True, conversion_id=run.conversion.id))
 
-    monkeypatch.setattr(executor, "record", winner_sneaks_in)
     with pytest.raises(AlreadyConverted):
-        apply(db.session, sales, lead.id, ConversionOptions())
+        apply(db.session, sales, lead.id, ConversionOptions(), after_step=winner_sneaks_in)
     db.session.rollback()
 
 

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from webapp.conversion import executor
 from webapp.conversion.errors import InvalidOptions, MissingRequired
 from webapp.conversion.executor import apply, request_hash
 from webapp.conversion.options import ConversionOptions, LeadFields
@@ -159,18 +158,16 @@ def test_c5_1_deal_name_defaults_to_the_filled_company(make_lead, sales, preview
     assert p.deal.values["name"] == "Acme"
 
 
-def test_c1_3_fault_after_writing_the_lead_leaves_no_trace(vat_required, lead, sales, db, monkeypatch):
-    original = executor.write_lead
+def test_c1_3_fault_after_writing_the_lead_leaves_no_trace(vat_required, lead, sales, db):
+    def fault(step, run):
+        if step == "write_lead":
+            assert run.fields_written["lead"]  # the lead was written before the fault
+            raise RuntimeError("fault after write_lead")
 
-    def faulty(run):
-        original(run)
-        raise RuntimeError("fault after write_lead")
-
-    monkeypatch.setattr(executor, "write_lead", faulty)
     before = snapshot(db)
     with pytest.raises(RuntimeError):
         apply(db.session, sales, lead.id, ConversionOptions.from_dict(
-            {"lead": {"fields": {"custom.vat": "FR1", "industry": "IT"}}}))
+            {"lead": {"fields": {"custom.vat": "FR1", "industry": "IT"}}}), after_step=fault)
     db.session.rollback()
     db.session.expire_all()
     assert snapshot(db) == before

@@ -112,3 +112,64 @@ def test_decimal_field_values_are_accepted_and_stored_as_text():
     o = ConversionOptions.from_dict({"account": {"fields": {"annual_revenue": Decimal("10.5"), "employees": 3}}})
     assert o.account.fields == {"annual_revenue": Decimal("10.5"), "employees": 3}
     assert json.loads(json.dumps(o.to_dict()))["account"]["fields"] == {"annual_revenue": "10.5", "employees": 3}
+
+
+# --- one pass (issue 7): the parser's errors and the planner's come together -----------------
+def test_c7_5_parse_and_plan_report_every_field_error_in_one_invalid_options(db, make_lead, users):
+    """A missing deal stage (the parser's check) and a bad e-mail in `fields` (the planner's) are
+    reported together, not in waves; nothing is written."""
+    from webapp.conversion.executor import apply
+    from webapp.conversion.planner import plan
+
+    from .conftest import snapshot
+
+    sales = users["sales"]
+    lead = make_lead(owner_id=sales.id)
+    body = {"deal": {"amount": "-1", "pipeline_id": 999}, "task": {"subject": ""},
+            "contact": {"fields": {"email": "not an e-mail", "phone": "12"}},
+            "account": {"fields": {"employees": "many"}}}
+    options = ConversionOptions.parse(body)
+    assert set(options.errors) == {"deal.stage", "deal.amount", "task.subject"}
+    with pytest.raises(InvalidOptions):
+        ConversionOptions.from_dict(body)  # the strict parser still refuses on its own
+    before = snapshot(db)
+    expected = {"deal.stage", "deal.amount", "task.subject", "deal.pipeline_id", "contact.email",
+                "contact.phone", "account.employees"}
+    with pytest.raises(InvalidOptions) as e:
+        plan(db.session, sales, lead.id, options)
+    assert set(e.value.errors) == expected
+    with pytest.raises(InvalidOptions) as e:
+        apply(db.session, sales, lead.id, ConversionOptions.parse(body))
+    db.session.rollback()
+    assert set(e.value.errors) == expected
+    assert snapshot(db) == before
+
+
+def test_c7_5_a_valid_parse_plans_as_from_dict_does(db, make_lead, users):
+    from webapp.conversion.planner import plan
+
+    sales = users["sales"]
+    lead = make_lead(owner_id=sales.id)
+    body = {"deal": {"stage": "Qualification", "amount": "10.00"}}
+    options = ConversionOptions.parse(body)
+    assert options.errors == {} and options == ConversionOptions.from_dict(body)
+    assert plan(db.session, sales, lead.id, options).deal.values["amount"] == Decimal("10.00")
+
+
+def test_c7_5_options_with_parse_errors_are_never_an_idempotent_replay(db, make_lead, users):
+    """{"deal": "x"} parses (with an error) to the defaults, like {}: with the key of an earlier {}
+    it must be refused, not answered with the earlier conversion."""
+    from webapp.conversion.errors import AlreadyConverted
+    from webapp.conversion.executor import apply
+
+    from .conftest import snapshot
+
+    sales = users["sales"]
+    lead = make_lead(owner_id=sales.id)
+    apply(db.session, sales, lead.id, ConversionOptions.parse({}), "key-1")
+    db.session.commit()
+    before = snapshot(db)
+    with pytest.raises((InvalidOptions, AlreadyConverted)):
+        apply(db.session, sales, lead.id, ConversionOptions.parse({"deal": "x"}), "key-1")
+    db.session.rollback()
+    assert snapshot(db) == before

@@ -8,17 +8,13 @@ apply() = one commit.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import jsonschema_rs
 from flask import jsonify, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ... import permissions
-from ...conversion.errors import ConversionError
 from ...conversion.executor import apply
-from ...normalize import text_problem
 from ...conversion.options import (
     ACTIONS,
     ACTIVITY_TARGETS,
@@ -28,12 +24,13 @@ from ...conversion.options import (
 )
 from ...conversion.planner import plan
 from ...conversion.serialize import conversion_as_dict
+from ...entities import check_id
+from ...errors import Conflict, Invalid, NotFound, Problem
 from ...extensions import db
-from ...models import Conversion, Lead
-from ...schemas import CURRENCY_PATTERN, INT_MAX, MONEY_MAX, MONEY_PATTERN
+from ...fields import CURRENCY_RE, INT_MAX, model_specs
+from ...models import Conversion, Deal, Lead
 from . import bp
 from .core import (
-    ApiError,
     current_user,
     get_or_404,
     json_body,
@@ -103,9 +100,10 @@ REQUEST_SCHEMA = {
                 "name": _text(255), "pipeline_id": ID_OR_NULL,
                 "stage": {**_text(100, nullable=False), "minLength": 1,
                           "description": "Falls back to the pipeline's first stage when not in it (C5.2)."},
-                "amount": {"type": ["string", "number", "null"], "pattern": MONEY_PATTERN, "minimum": 0,
-                           "maximum": float(MONEY_MAX), "description": 'A decimal amount, e.g. "1250.00".'},
-                "currency": {"type": ["string", "null"], "pattern": CURRENCY_PATTERN},
+                "amount": {**model_specs(Deal)["amount"].json_schema(),
+                           "type": ["string", "number", "null"],
+                           "description": 'A decimal amount, e.g. "1250.00".'},
+                "currency": {"type": ["string", "null"], "pattern": CURRENCY_RE.pattern},
                 "closing_date": DATE_OR_NULL, "contact_role": _text(100), "campaign_id": ID_OR_NULL,
                 "owner_id": ID_OR_NULL, "fields": FIELDS,
             },
@@ -125,7 +123,6 @@ REQUEST_SCHEMA = {
         "dry_run": {"type": "boolean", "default": False},
     },
 }
-_VALIDATOR = jsonschema_rs.validator_for(REQUEST_SCHEMA, validate_formats=True)
 
 
 def _outcome(actions: tuple[str, ...]) -> dict:
@@ -180,100 +177,14 @@ add_schema("LeadConversionList", _object({"items": {"type": "array", "items": re
 # ---------------------------------------------------------------- request handling
 
 
-def _plain(value):
-    """JSON with Decimals (json_body parses fractions exactly) as floats, for the schema check."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-PATTERN_REASONS = {
-    CURRENCY_PATTERN: "must be an ISO 4217 code of 3 capital letters, e.g. EUR",
-    MONEY_PATTERN: 'must be a decimal amount >= 0 with at most 2 decimals, e.g. "1250.00"',
-    NO_NUL: "must not contain NUL characters",
-}
-TYPE_NAMES = {"integer": "an integer", "string": "text", "object": "an object", "array": "a list",
-              "boolean": "true or false", "number": "a number"}
-Kind = jsonschema_rs.ValidationErrorKind
-
-
-def _reason(e) -> str:
-    """A sentence for a person from a schema error (the library's own text otherwise)."""
-    kind = e.kind
-    if isinstance(kind, Kind.Type):
-        names = [TYPE_NAMES.get(t, t) for t in kind.types if t != "null"]
-        return "must be " + " or ".join(names) + (" or null" if "null" in kind.types else "")
-    if isinstance(kind, Kind.Pattern):
-        return PATTERN_REASONS.get(kind.pattern, e.message)
-    if isinstance(kind, Kind.Format) and kind.format == "date":
-        return "must be a date YYYY-MM-DD"
-    if isinstance(kind, Kind.MaxLength):
-        return f"is at most {kind.limit} characters"
-    if isinstance(kind, Kind.Enum):
-        return "must be one of: " + ", ".join(str(o) for o in kind.options if o is not None)
-    if isinstance(kind, Kind.Maximum | Kind.Minimum):
-        return f"must be {'at most' if isinstance(kind, Kind.Maximum) else 'at least'} {kind.limit}"
-    return e.message
-
-
-def _unicode_errors(value, where: str = "") -> dict[str, list[str]]:
-    """Lone surrogates ("\\ud800" is valid JSON) per field: the validator and the database cannot
-    encode them, so they are refused here, where the field can still be named."""
-    errors: dict[str, list[str]] = {}
-    if isinstance(value, str):
-        if problem := text_problem(value):
-            errors[where or "body"] = [problem]
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            key = f"{where}.{k}" if where else str(k)
-            if text_problem(str(k)):
-                errors[where or "body"] = ["has a key that is not valid text"]
-                continue
-            errors.update(_unicode_errors(v, key))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            errors.update(_unicode_errors(v, f"{where}.{i}" if where else str(i)))
-    return errors
-
-
-def _schema_errors(data) -> dict[str, list[str]]:
-    """The request checked against REQUEST_SCHEMA: {"deal.stage": ["..."]} per field."""
-    errors = _unicode_errors(data)
-    if errors:
-        return errors
-    for e in _VALIDATOR.iter_errors(data):
-        where = ".".join(str(p) for p in e.instance_path)
-        kind = e.kind
-        if isinstance(kind, Kind.AdditionalProperties):
-            for name in kind.unexpected:
-                errors.setdefault(f"{where}.{name}" if where else name, []).append("is not a known option")
-        elif isinstance(kind, Kind.Required):
-            errors.setdefault(f"{where}.{kind.property}" if where else kind.property, []).append("is required")
-        else:
-            errors.setdefault(where or "body", []).append(_reason(e))
-    return errors
-
-
 def _idempotency_key() -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
     if not jsonschema_rs.is_valid({"type": "string", "pattern": IDEMPOTENCY_PATTERN}, key):
-        raise ApiError(422, "The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
+        raise Invalid("The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
                        {IDEMPOTENCY_HEADER: ["must be 1 to 255 visible ASCII characters, e.g. a UUID"]})
     return key
-
-
-def _domain_error(e: ConversionError):
-    """A domain refusal as the API's error body (AlreadyConverted adds conversion_id)."""
-    db.session.rollback()
-    response = jsonify(e.as_dict())
-    response.status_code = e.http_status
-    return response
 
 
 def as_json(conversion: Conversion) -> dict:
@@ -296,35 +207,32 @@ def lead_conversions_create():
     """Convert a lead (201), or dry-run it (200, nothing written); replays an Idempotency-Key."""
     reject_unknown_args()
     data = json_body()
-    errors = _schema_errors(_plain(data))
-    if errors:
-        raise ApiError(422, "Some options are not valid.", errors)
-    lead_id = data["lead_id"]
-    if isinstance(lead_id, bool) or not isinstance(lead_id, int):  # 12.0 passes the schema
-        raise ApiError(422, "Some options are not valid.", {"lead_id": ["must be an integer id"]})
+    # The options parser is the one validator of the body (REQUEST_SCHEMA documents it).
+    unknown = set(data) - set(REQUEST_SCHEMA["properties"])  # "interactive" is the modal's
+    if unknown:
+        raise Invalid(errors={str(k): [Problem("unknown_option")] for k in sorted(unknown, key=str)})
+    lead_id = check_id(data.get("lead_id"), "lead_id")
     key = _idempotency_key()
     session, user = db.session, current_user()
+    options = ConversionOptions.from_dict(data)  # Decimals as parsed: amounts stay exact
+    if options.dry_run:
+        # The key is ignored: a dry run writes nothing, so there is nothing to replay.
+        result = plan(session, user, lead_id, options)
+        result.check()  # a dry run fails as the conversion would (C7.4, C4.8)
+        payload = result.as_dict()
+        session.rollback()
+        return jsonify(payload), 200
     try:
-        options = ConversionOptions.from_dict(data)  # Decimals as parsed: amounts stay exact
-        if options.dry_run:
-            # The key is ignored: a dry run writes nothing, so there is nothing to replay.
-            result = plan(session, user, lead_id, options)
-            result.check()  # a dry run fails as the conversion would (C7.4, C4.8)
-            payload = result.as_dict()
-            session.rollback()
-            return jsonify(payload), 200
         conversion = apply(session, user, lead_id, options, idempotency_key=key)
         conversion_id = conversion.id
         session.commit()
-    except ConversionError as e:
-        return _domain_error(e)
     except IntegrityError:
         # A concurrent request committed first (the same Idempotency-Key, or the same lead).
         session.rollback()
         if key:
-            raise ApiError(409, "A request with this Idempotency-Key was processed at the same time; "
+            raise Conflict("A request with this Idempotency-Key was processed at the same time; "
                                 "retry to get its response.", {IDEMPOTENCY_HEADER: ["is already in use"]}) from None
-        raise ApiError(409, "This conversion conflicts with a concurrent change; nothing was saved.") from None
+        raise Conflict("This conversion conflicts with a concurrent change; nothing was saved.") from None
     conversion = session.get(Conversion, conversion_id)
     response = jsonify(as_json(conversion))
     response.status_code = 201
@@ -352,7 +260,7 @@ def lead_conversions_show(id: int):
     reject_unknown_args()
     conversion = get_or_404(Conversion, id, "conversion")
     if db.session.scalar(_visible(select(Conversion.id).where(Conversion.id == id))) is None:
-        raise ApiError(404, f"There is no conversion with id {id}.")
+        raise NotFound(f"There is no conversion with id {id}.")
     return jsonify(as_json(conversion))
 
 

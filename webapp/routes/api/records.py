@@ -12,6 +12,8 @@ from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ... import permissions
+from ...entities import ENTITIES, Entity, choices_of, clean, raise_errors
+from ...errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, Problem
 from ...extensions import db
 from ...models import (
     RECORD_MODELS,
@@ -28,22 +30,10 @@ from ...models import (
     record_event,
 )
 from ...records import customs_for, tags_for
-from ...schemas import (
-    ENTITIES,
-    Entity,
-    Invalid,
-    check_owner,
-    choices_of,
-    filter_schema,
-    input_schema,
-    output_schema,
-    to_dict,
-    validate,
-)
+from ...schemas import filter_schema, input_schema, output_schema, to_dict
 from ...services import activities, lead_records, leads, records
 from . import bp
 from .core import (
-    ApiError,
     current_user,
     get_or_404,
     json_body,
@@ -65,34 +55,22 @@ DEPENDENTS = (Note, Task, Attachment, Tagging, CustomFieldValue, TimelineEvent, 
 # ---------------------------------------------------------------- errors and rights
 
 
-def translate(e: Exception) -> ApiError:
-    """A service's refusal as an API error (status from the exception, field errors for 422)."""
-    if isinstance(e, records.RecordInvalid):
-        return ApiError(422, "Some fields need attention.", e.errors)
-    if isinstance(e, records.PermissionDenied):
-        return ApiError(403, str(e))
-    if isinstance(e, records.BadCursor | leads.InvalidCursor):
-        return ApiError(422, "Some query parameters need attention.", {"cursor": [_message(e)]})
-    status = getattr(e, "http_status", 400)
-    field = getattr(e, "field", None)
-    if status == 422:
-        return ApiError(422, _message(e), {field or "body": [_message(e)]})
-    return ApiError(status, _message(e))
+def translate(e: Exception) -> Exception:
+    """A bad cursor is a bad query parameter (422) in the API; other refusals pass as they are."""
+    if isinstance(e, BadRequest) and "cursor" in e.errors:
+        return Invalid("Some query parameters need attention.", {"cursor": [e.message]})
+    return e
 
 
-def _message(e: Exception) -> str:
-    return getattr(e, "message", None) or str(e)
-
-
-SERVICE_ERRORS = (records.RecordError, activities.ActivityError, leads.LeadChangeError)
+SERVICE_ERRORS = (DomainError,)
 
 
 def _perm_name(entity: Entity) -> str:
     return entity.name
 
 
-def _converted(lead: Lead) -> ApiError:
-    return ApiError(409, activities.converted_message(lead), conversion_id=lead.conversion_id)
+def _converted(lead: Lead) -> Conflict:
+    return Conflict(activities.converted_message(lead), conversion_id=lead.conversion_id)
 
 
 def _parent_lock(obj) -> None:
@@ -104,7 +82,7 @@ def _parent_lock(obj) -> None:
 
 def require_view(entity: Entity, obj) -> None:
     if not permissions.can_view(db.session, current_user(), obj):
-        raise ApiError(403, f"You may not view this {entity.name}: it is outside the records "
+        raise Forbidden(f"You may not view this {entity.name}: it is outside the records "
                             "your role can see (record.read_all or your owner scope).")
 
 
@@ -112,17 +90,17 @@ def require_edit(entity: Entity, obj, action: str = "edit") -> None:
     user = current_user()
     perm = f"{entity.name}.edit"
     if action == "delete" and not permissions.has_perm(user, "record.delete"):
-        raise ApiError(403, "Your role lacks the record.delete permission.")
+        raise Forbidden("Your role lacks the record.delete permission.")
     if not permissions.has_perm(user, perm):
-        raise ApiError(403, f"Your role lacks the {perm} permission.")
+        raise Forbidden(f"Your role lacks the {perm} permission.")
     if not permissions.can_edit(db.session, user, obj):
-        raise ApiError(403, f"You may not {action} this {entity.name}: it is outside your "
+        raise Forbidden(f"You may not {action} this {entity.name}: it is outside your "
                             f"owner scope ({user.role.scope}).")
 
 
 def require_create(entity: Entity) -> None:
     if not permissions.can_create(current_user(), entity.name):
-        raise ApiError(403, f"Your role lacks the {entity.name}.create permission.")
+        raise Forbidden(f"Your role lacks the {entity.name}.create permission.")
 
 
 # ---------------------------------------------------------------- serialisation
@@ -173,7 +151,7 @@ def _enum_param(entity: Entity, name: str, errors: dict) -> str | None:
 
 
 def list_rows(entity: Entity) -> tuple[list, str | None]:
-    """The page of rows the caller may see under the query's filters; raises ApiError 422."""
+    """The page of rows the caller may see under the query's filters; raises Invalid."""
     from flask import request
 
 
@@ -189,11 +167,11 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
             converted=query_bool("converted", errors))
         limit = query_limit(errors)
         if errors:
-            raise ApiError(422, "Some query parameters need attention.", errors)
+            raise Invalid("Some query parameters need attention.", errors)
         try:
             page = leads.list_leads(session, user, filters, cursor=request.args.get("cursor") or None,
                                     limit=limit)
-        except leads.InvalidCursor as e:
+        except BadRequest as e:
             raise translate(e) from None
         return page.items, page.next_cursor
     if entity.name in ("account", "contact", "deal"):
@@ -206,20 +184,22 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
         q = query_str("q", errors, 200)
         limit = query_limit(errors)
         if errors:
-            raise ApiError(422, "Some query parameters need attention.", errors)
+            raise Invalid("Some query parameters need attention.", errors)
         try:
             page = records.list_records(session, user, entity.name, q=q, filters=filters, sort="-created",
                                         cursor=request.args.get("cursor") or None, limit=limit)
-        except records.BadCursor as e:
+        except BadRequest as e:
             raise translate(e) from None
         return page.items, page.next_cursor
     model = entity.model
     stmt = select(model).where(_parent_visible(model))
     parent_type = _enum_param(entity, "parent_type", errors)
     parent_id = query_int("parent_id", errors)
-    if parent_type:
+    if parent_type and parent_id:
+        stmt = stmt.where(activities.on_record(model, parent_type, parent_id))  # a deal's tasks: deal_id too (C5.4)
+    elif parent_type:
         stmt = stmt.where(model.parent_type == parent_type)
-    if parent_id:
+    elif parent_id:
         stmt = stmt.where(model.parent_id == parent_id)
     return paginate(stmt, model.id, errors)
 
@@ -233,23 +213,22 @@ def _parent_for(data: dict, values: dict):
     model = RECORD_MODELS[parent_type]
     parent = db.session.get(model, parent_id)
     if parent is None or not permissions.can_view(db.session, current_user(), parent):
-        raise Invalid({"parent_id": [f"no {parent_type} with id {parent_id}"]})
+        raise Invalid.on("parent_id", Problem("no_record", kind=parent_type, id=parent_id))
     return parent
 
 
 def create(entity: Entity, data: dict):
-    """Create one record through the service of its kind; returns the new row."""
+    """Create one record through the service of its kind (which validates it); returns the row."""
     session, user = db.session, current_user()
     if entity.name in RECORD_KINDS:
         require_create(entity)
-    values, custom, tags = validate(session, user, entity, data)
-    if "owner_id" in values:
-        check_owner(session, user, values["owner_id"])
     if entity.name == "lead":
-        status = values.pop("status", None)
-        return lead_records.create_lead(session, user, values, status, tags, custom)
+        return lead_records.create_lead(session, user, data, strict=True)
     if entity.name in RECORD_KINDS:
-        return records.create(session, user, entity.name, _service_data(data, values, tags))
+        return records.create(session, user, entity.name, data, strict=True)
+    cleaned = clean(session, user, entity.name, data, strict=True)
+    raise_errors(cleaned.errors)
+    values = cleaned.values
     parent = _parent_for(data, values)
     if entity.name == "note":
         return activities.add_note(session, user, parent, values["body"])
@@ -261,37 +240,28 @@ def create(entity: Entity, data: dict):
     return task
 
 
-def _service_data(data: dict, values: dict, tags) -> dict:
-    out = dict(values)
-    if tags is not None:
-        out["tags"] = tags
-    if "custom" in data:
-        out["custom"] = data["custom"]  # services.records validates the raw values itself
-    return out
-
-
 def update(entity: Entity, obj, data: dict) -> None:
     """Apply a PATCH through the service of its kind."""
     session, user = db.session, current_user()
     _parent_lock(obj)
     require_edit(entity, obj)
-    values, custom, tags = validate(session, user, entity, data, current=obj)
-    if "owner_id" in values:
-        check_owner(session, user, values["owner_id"])
     if entity.name == "lead":
-        status = values.pop("status", None)
-        lead_records.update_lead(session, user, obj, values, status, tags, custom)
-    elif entity.name in RECORD_KINDS:
-        records.update(session, user, obj, _service_data(data, values, tags))
-    else:
-        changed = [k for k, v in values.items() if getattr(obj, k) != v]
-        for key in changed:
-            setattr(obj, key, values[key])
-        if changed:
-            session.flush()
-            record_event(session, obj.parent_type, obj.parent_id, f"{entity.name}_updated",
-                         f"{entity.title} updated: " + ", ".join(k.replace("_", " ") for k in changed),
-                         user.id, {f"{entity.name}_id": obj.id, "fields": changed})
+        lead_records.update_lead(session, user, obj, data, strict=True)
+        return
+    if entity.name in RECORD_KINDS:
+        records.update(session, user, obj, data, strict=True)
+        return
+    cleaned = clean(session, user, entity.name, data, obj, strict=True)
+    raise_errors(cleaned.errors)
+    values = cleaned.values
+    changed = [k for k, v in values.items() if getattr(obj, k) != v]
+    for key in changed:
+        setattr(obj, key, values[key])
+    if changed:
+        session.flush()
+        record_event(session, obj.parent_type, obj.parent_id, f"{entity.name}_updated",
+                     f"{entity.title} updated: " + ", ".join(k.replace("_", " ") for k in changed),
+                     user.id, {f"{entity.name}_id": obj.id, "fields": changed})
 
 
 def _blockers(obj) -> dict[str, list[str]]:
@@ -314,7 +284,7 @@ def remove(entity: Entity, obj) -> list:
     require_edit(entity, obj, "delete")
     blockers = _blockers(obj)
     if blockers:
-        raise ApiError(409, f"Other records still refer to this {entity.name}; detach them first.", blockers)
+        raise Conflict(f"Other records still refer to this {entity.name}; detach them first.", blockers)
     if isinstance(obj, Note):
         activities.delete_note(session, user, obj)
         return []
@@ -348,7 +318,7 @@ def _commit_or_conflict():
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ApiError(409, "This change conflicts with other records; nothing was saved.") from None
+        raise Conflict("This change conflicts with other records; nothing was saved.") from None
 
 
 def register(entity: Entity) -> None:

@@ -6,13 +6,12 @@ from flask import abort, jsonify, make_response, render_template, request, url_f
 from flask_login import current_user, login_required
 
 from ... import permissions
+from ...errors import NotFound
 from ...extensions import db
 from ...htmx import render, trigger, vary
 from ...models import Lead, LeadStatus
 from ...services.leads import (
     Q_MAX,
-    InvalidCursor,
-    LeadChangeError,
     LeadFilters,
     board_statuses,
     change_status,
@@ -66,16 +65,8 @@ def board_column(status: str):
     column = db.session.get(LeadStatus, status)
     if column is None or column.category not in ("open", "closed"):
         abort(404, "This board has no such column.")
-    try:
-        data = _column(column, _filters(request.args), request.args.get("cursor") or None)
-    except InvalidCursor as e:
-        abort(400, e.message)
+    data = _column(column, _filters(request.args), request.args.get("cursor") or None)
     return vary(make_response(render_template("leads/_cards.html", **data)))
-
-
-def _error(status: int, code: str, message: str, field: str | None = None):
-    errors = {field: [message]} if field else {}
-    return jsonify(error=code, message=message, errors=errors), status
 
 
 @bp.post("/<int:lead_id>/status")
@@ -88,13 +79,10 @@ def move(lead_id: int):
     """
     lead = db.session.get(Lead, lead_id)
     if lead is None or not permissions.can_view(db.session, current_user, lead):
-        return _error(404, "not_found", "This lead does not exist or you may not see it.")
+        raise NotFound("This lead does not exist or you may not see it.")
     name = lead.display_name
-    try:
-        change = change_status(db.session, current_user, lead, request.form.get("status", ""))
-    except LeadChangeError as e:
-        db.session.rollback()
-        return _error(e.http_status, e.code, e.message, e.field)
+    # A refusal (403, 409, 422) is answered as JSON by the app's handler (the board asks for JSON).
+    change = change_status(db.session, current_user, lead, request.form.get("status", ""))
     db.session.commit()
     filters = _filters(request.form)
     message = (f"{name} moved to {change.new.label}." if change.changed

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ... import permissions
+from ...errors import Conflict, Invalid, ReadOnlyRecord
 from ...extensions import db
 from ...forms.leads import AddressForm, CampaignForm, LineItemForm, lead_form
 from ...htmx import redirect, render, trigger
@@ -23,8 +24,8 @@ from ...models import (
 from ...records import custom_fields, get_custom, get_tags
 from ...services import activities as activity_service
 from ...services import lead_records as service
-from ...services.leads import LeadChangeError
 from ..activities import panel_context
+from ..errors import on_error
 from . import bp
 
 SECTIONS = {
@@ -120,17 +121,17 @@ def new():
     return render("leads/new.html", "leads/_form.html", form=form, lead=None)
 
 
-def _save_error(template: str, form, lead: Lead | None, error: Exception):
-    """Put a service refusal next to its field (422), or answer its status."""
-    db.session.rollback()
-    status = getattr(error, "http_status", 400)
-    name = getattr(error, "field", None)
-    if status == 422 and name in form:
-        form[name].errors = [*form[name].errors, error.message]
+def _show_refusals(template: str, form, lead: Lead | None) -> None:
+    """Bad values: the form again with each reason next to its field (422); a converted lead:
+    its page with the notice (409). Registered for the request, raised by the service."""
+    def invalid(e):
+        form.apply_errors(e.errors)
         return render(template, "leads/_form.html", 422, form=form, lead=lead)
-    if status == 409 and lead is not None:
-        return render("leads/show.html", "leads/_body.html", 409, **_context(lead, conflict=error.message))
-    abort(status, error.message)
+
+    on_error(Invalid, invalid)
+    if lead is not None:
+        on_error(ReadOnlyRecord, lambda e: render("leads/show.html", "leads/_body.html", 409,
+                                                  **_context(lead, conflict=e.message)))
 
 
 @bp.post("/")
@@ -139,13 +140,8 @@ def create():
     if not permissions.can_create(current_user, "lead"):
         abort(403)
     form = lead_form(current_user)
-    if not form.validate():
-        return render("leads/new.html", "leads/_form.html", 422, form=form, lead=None)
-    try:
-        lead = service.create_lead(db.session, current_user, form.values(), status=form.status.data,
-                                   tags=form.tag_list(), custom=form.custom_values)
-    except (activity_service.ActivityError, LeadChangeError) as e:
-        return _save_error("leads/new.html", form, None, e)
+    _show_refusals("leads/new.html", form, None)
+    lead = service.create_lead(db.session, current_user, form.to_data())
     db.session.commit()
     flash(f"Lead “{lead.display_name}” created.", "success")
     return redirect(url_for("leads.show", lead_id=lead.id))
@@ -153,7 +149,7 @@ def create():
 
 def _edit_form(lead: Lead, **kwargs):
     data = {"tags": ", ".join(get_tags(db.session, "lead", lead.id)),
-            **{f"custom_{k}": v for k, v in get_custom(db.session, "lead", lead.id).items()}}
+            **{f"cf_{k}": v for k, v in get_custom(db.session, "lead", lead.id).items()}}
     return lead_form(current_user, lead, obj=lead, data=data, **kwargs)
 
 
@@ -177,13 +173,8 @@ def update(lead_id: int):
                       **_context(lead, conflict=activity_service.converted_message(lead)))
     _editable(lead)
     form = _edit_form(lead)
-    if not form.validate():
-        return render("leads/edit.html", "leads/_form.html", 422, form=form, lead=lead)
-    try:
-        service.update_lead(db.session, current_user, lead, form.values(), status=form.status.data,
-                            tags=form.tag_list(), custom=form.custom_values)
-    except (activity_service.ActivityError, LeadChangeError) as e:
-        return _save_error("leads/edit.html", form, lead, e)
+    _show_refusals("leads/edit.html", form, lead)
+    service.update_lead(db.session, current_user, lead, form.to_data())
     db.session.commit()
     flash("Changes saved.", "success")
     return redirect(url_for("leads.show", lead_id=lead.id))
@@ -196,18 +187,16 @@ def _card(lead: Lead, card: str, status: int = 200, **overrides):
 
 
 def _after(lead: Lead, card: str, call, form=None, form_key: str | None = None):
-    """Run one service call, commit, answer the refreshed card; refusals go next to the field."""
-    try:
-        call()
-    except (activity_service.ActivityError, LeadChangeError) as e:
-        db.session.rollback()
-        status = getattr(e, "http_status", 400)
-        if status == 422 and form is not None and getattr(e, "field", None) in form:
-            form[e.field].errors = [*form[e.field].errors, e.message]
+    """Run one service call, commit, answer the refreshed card; refusals go next to the field
+    (422) or in the card's notice (409)."""
+    if form is not None:
+        def invalid(e):
+            form.apply_errors(e.errors)
             return _card(lead, card, 422, **{form_key: form})
-        if status == 409:
-            return _card(lead, card, 409, card_notice=e.message)
-        abort(status, e.message)
+
+        on_error(Invalid, invalid)
+    on_error(Conflict, lambda e: _card(lead, card, 409, card_notice=e.message))
+    call()
     db.session.commit()
     if request.headers.get("HX-Request") == "true":
         return trigger(_card(lead, card), {"recordChanged": {"type": "lead", "id": lead.id}})
@@ -220,9 +209,7 @@ def add_address(lead_id: int):
     lead = _lead(lead_id)
     _editable(lead)
     form = AddressForm()
-    if not form.validate():
-        return _card(lead, "addresses", 422, address_form=form)
-    fields = {n: form[n].data for n in ("street", "city", "state", "postal_code", "country")}
+    fields = {n: form[n].data for n in service.ADDRESS_LINES}
     return _after(lead, "addresses",
                   lambda: service.add_address(db.session, current_user, lead, form.type.data, **fields),
                   form, "address_form")
@@ -243,10 +230,8 @@ def add_campaign(lead_id: int):
     _editable(lead)
     form = CampaignForm()
     form.setup(set())
-    if not form.validate():
-        return _card(lead, "campaigns", 422, campaign_form=form)
     return _after(lead, "campaigns",
-                  lambda: service.add_to_campaign(db.session, current_user, lead, int(form.campaign_id.data)),
+                  lambda: service.add_to_campaign(db.session, current_user, lead, form.campaign_id.data),
                   form, "campaign_form")
 
 
@@ -265,10 +250,8 @@ def add_line_item(lead_id: int):
     _editable(lead)
     form = LineItemForm()
     form.setup()
-    if not form.validate():
-        return _card(lead, "line_items", 422, line_form=form)
     return _after(lead, "line_items",
-                  lambda: service.add_line_item(db.session, current_user, lead, int(form.product_id.data),
+                  lambda: service.add_line_item(db.session, current_user, lead, form.product_id.data,
                                                 form.quantity.data, form.unit_price.data),
                   form, "line_form")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, request, url_for
+from flask import request, url_for
 from flask_login import current_user, login_required
 from wtforms import BooleanField, Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -15,9 +15,9 @@ from ...records import tags_for
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
-    InvalidCursor,
     LeadFilters,
     Page,
+    count_leads,
     list_leads,
 )
 from . import bp
@@ -66,10 +66,7 @@ def index():
     valid = form.validate()
     page, filters = Page(), form.filters() if valid else None
     if valid:
-        try:
-            page = list_leads(db.session, current_user, filters, form.sort.data, cursor)
-        except InvalidCursor as e:
-            abort(400, e.message)
+        page = list_leads(db.session, current_user, filters, form.sort.data, cursor)
     # The URL of the next page keeps every filter; only non-empty ones, for tidy URLs.
     args = {k: v for k, v in request.args.items() if v and k != "cursor"}
     next_url = url_for("leads.index", **args, cursor=page.next_cursor) if page.next_cursor else None
@@ -80,4 +77,5 @@ def index():
         "leads/index.html", fragment, status=200 if valid else 422, form=form, leads=page.items,
         tags=tags_for(db.session, "lead", [lead.id for lead in page.items]), next_url=next_url,
         first_page=cursor is None, filtered=filtered, invalid=not valid,
+        count=count_leads(db.session, current_user, filters, page=page) if valid and not cursor else None,
     )

@@ -15,3 +15,28 @@ document.addEventListener("closeModal", () => {
 document.addEventListener("click", (event) => {
   if (event.target.matches("[data-close-modal]")) document.getElementById("modal").close();
 });
+
+// Lists: after the filter bar's results are swapped in, say what they hold in the status line
+// that stays outside them (#results-status, macros/filters.html), "no match" included. The
+// results name it with [data-result-summary]; record lists are counted from their rows.
+document.addEventListener("htmx:afterSettle", (event) => {
+  const form = document.querySelector("form[data-results]");
+  const status = document.getElementById("results-status");
+  if (!form || !status) return;
+  const results = document.querySelector(form.dataset.results);
+  if (!results || event.detail.target !== results) return;
+  const summary = results.querySelector("[data-result-summary]");
+  let text;
+  if (summary) {
+    text = summary.textContent.replace(/\s+/g, " ").trim();
+  } else {
+    const empty = results.querySelector(".empty-state p");
+    const n = results.querySelectorAll("tr[data-href]").length;
+    const more = results.querySelector(".more-row, .load-more-row");
+    const noun = n === 1 && !more ? form.dataset.nounOne : form.dataset.noun;
+    text = empty ? empty.textContent.trim() : `${n}${more ? "+" : ""} ${noun || "results"} shown.`;
+  }
+  // Cleared first, then set after a tick: the same text twice in a row is read again.
+  status.textContent = "";
+  window.setTimeout(() => { status.textContent = text; }, 100);
+});

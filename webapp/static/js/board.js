@@ -3,6 +3,8 @@
 // it back. A drop is ONE status change on the server (POST leads.move): moving through
 // intermediate columns by keyboard does not change the status of each one on the way (that
 // would fire "enters status" rules for statuses the lead never meant to enter).
+// Focus: one tab stop per column (a roving tabindex): Tab goes from column to column, the
+// arrow keys move between cards (Up/Down, Home/End within a column, Left/Right across).
 (() => {
   const boardEl = () => document.getElementById("board");
   const lists = () => Array.from(document.querySelectorAll("#board .board-cards"));
@@ -35,6 +37,33 @@
     const sentinel = list.querySelector(":scope > .board-more");
     list.insertBefore(card, before && before.parentNode === list ? before : sentinel);
   }
+
+  // The roving tabindex: in each column exactly one card (the last one focused there, else
+  // the first) has tabindex 0, every other card -1.
+  const cardsOf = (list) => Array.from(list.querySelectorAll(":scope > .board-card"));
+
+  function rove(card) {
+    cardsOf(card.parentNode).forEach((c) => { c.tabIndex = c === card ? 0 : -1; });
+  }
+
+  function normalizeStops() {
+    lists().forEach((list) => {
+      const cards = cardsOf(list);
+      const stops = cards.filter((c) => c.tabIndex === 0);
+      if (stops.length === 1) return;
+      const keep = stops.includes(document.activeElement) ? document.activeElement : (stops[0] || cards[0]);
+      cards.forEach((c) => { c.tabIndex = c === keep ? 0 : -1; });
+    });
+  }
+
+  document.addEventListener("focusin", (event) => {
+    const card = event.target.closest && event.target.closest("#board .board-card");
+    if (card && event.target === card) rove(card);
+    if (card) normalizeStops();
+  });
+  document.addEventListener("DOMContentLoaded", normalizeStops);
+  // Filters swap the columns, and "load more" appends cards (rendered with tabindex -1).
+  document.addEventListener("htmx:afterSettle", () => { if (boardEl()) normalizeStops(); });
 
   function updateCounts(counts) {
     document.querySelectorAll("#board [data-count-for]").forEach((el) => {
@@ -161,6 +190,10 @@
     } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
       const next = cards[index + (event.key === "ArrowDown" ? 1 : -1)];
+      if (next) next.focus();
+    } else if (event.key === "Home" || event.key === "End") {
+      event.preventDefault();
+      const next = event.key === "Home" ? cards[0] : cards[cards.length - 1];
       if (next) next.focus();
     } else if (step) {
       // Focus the nearest card in the next non-empty column that way.
