@@ -153,6 +153,12 @@ class FieldSpec:
         if self.kind == "checkbox":
             value = value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
             return "true" if value else "false"
+        if self.kind in ("number", "decimal"):
+            # One canonical form whether the value is typed ("12.5") or stored (12.500000).
+            try:
+                return format(Decimal(str(value)).normalize(), "f")
+            except InvalidOperation:
+                return None
         text = str(value)
         return " ".join(normalize.words(text))[:255] or text[:255]
 
@@ -202,8 +208,8 @@ def _boolean(raw, strict: bool) -> bool | None:
 def _number(raw, strict: bool, code: str) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise FieldError(code)
-    if strict and isinstance(raw, str) and code == "not_integer":
-        raise FieldError(code)
+    if strict and code == "not_integer" and not isinstance(raw, int):
+        raise FieldError(code)  # JSON: 12, not "12" nor 12.0
     if isinstance(raw, str) and not _NUMBER_RE.match(raw.strip()):
         raise FieldError(code)  # no exponents, no "NaN": digits as people type them
     try:

@@ -116,7 +116,8 @@ def custom_value(row: CustomFieldValue):
 
 
 def validate_custom(session, entity: str, values: dict | None, partial: bool = True,
-                    definitions: dict[str, CustomField] | None = None) -> tuple[dict, dict]:
+                    definitions: dict[str, CustomField] | None = None,
+                    strict: bool = False) -> tuple[dict, dict]:
     """(typed values by key, errors by "custom.<key>"): the field layer's rules (entities.clean).
 
     `definitions` ({key: CustomField} of `entity`) spares the query when the caller holds them."""
@@ -124,7 +125,7 @@ def validate_custom(session, entity: str, values: dict | None, partial: bool = T
 
     defs = definitions if definitions is not None else custom_definitions(session, entity)
     errors: dict = {}
-    typed = check_custom(defs, values, not partial, errors)
+    typed = check_custom(defs, values, not partial, errors, strict)
     return typed, errors
 
 

@@ -107,7 +107,7 @@ def test_json_fractions_stay_exact(client, db, tokens, sales_lead):  # noqa: F81
 @pytest.mark.parametrize("fragment,field", [
     ('"contact": {"fields": {"last_name": "\\ud800"}}', "contact.last_name"),
     ('"deal": {"stage": "\\udfff"}', "deal.stage"),
-    ('"contact": {"fields": {"custom": {"\\ud800": "x"}}}', "contact.fields.custom"),
+    ('"contact": {"fields": {"custom": {"\\ud800": "x"}}}', "contact.custom"),
     ('"tags_to": ["\\ud800"]', "tags_to.0"),
     ('"lead": {"fields": {"industry": "\\ud83d"}}', "lead.industry"),
 ])

@@ -304,10 +304,10 @@ def test_c8_7_preview_of_invalid_options_shows_messages(as_user, lead, db):
     assert response.status_code == 422 and "<html" not in html
     # Every error of the pass at once, each flagged in its own section.
     assert _section(html, "contact").count("Choose one of the options.") == 1
-    assert "Must be a decimal number" in _section(html, "deal")
+    assert "Must be a decimal amount" in _section(html, "deal")
     data = modal_values(client, lead.id, **{**DEAL, "deal_amount": "12,5.0"})
     html = client.post(f"/leads/{lead.id}/convert/preview", data=data, headers=HX).get_data(as_text=True)
-    assert "<strong>Amount</strong>: Must be a decimal number" in _section(html, "deal")
+    assert "<strong>Amount</strong>: Must be a decimal amount" in _section(html, "deal")
 
 
 def test_c7_4_preview_lists_missing_required(as_user, make_lead, users):
@@ -451,8 +451,8 @@ def test_c7_4_required_lead_field_filled_in_the_modal(as_user, lead, db, custom_
 
 
 @pytest.mark.parametrize("changes,field,message", [
-    ({"deal_amount": "12,5.x"}, "deal_amount", "must be a decimal number"),
-    ({"deal_amount": "-3"}, "deal_amount", "must not be negative"),
+    ({"deal_amount": "12,5.x"}, "deal_amount", "must be a decimal amount"),
+    ({"deal_amount": "-3"}, "deal_amount", "must be zero or more"),
     ({"deal_closing_date": "31/12/2026"}, "deal_closing_date", "must be a date"),
     ({"deal_currency": "XYZ"}, "deal_currency", "not a configured currency"),
     ({"deal_pipeline_id": "999"}, "deal_pipeline_id", "no such pipeline"),

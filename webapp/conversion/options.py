@@ -80,23 +80,27 @@ class ConversionOptions:
     # What parse() refused, {"deal.stage": ["is required"]}: plan() reports these together with
     # its own field errors in one InvalidOptions (never part of to_dict()).
     errors: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    # JSON (the API): `fields` values must have their JSON type (a form sends text).
+    strict: bool = field(default=False, compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data) -> ConversionOptions:
+    def from_dict(cls, data, strict: bool = False) -> ConversionOptions:
         """Parse the JSON body of POST /lead-conversions (lead_id is ignored); raises InvalidOptions
         with every error of the body (the planner's checks of `fields` are not run)."""
-        options = cls.parse(data)
+        options = cls.parse(data, strict)
         if options.errors:
             raise InvalidOptions(errors=options.errors)
         return options
 
     @classmethod
-    def parse(cls, data) -> ConversionOptions:
+    def parse(cls, data, strict: bool = False) -> ConversionOptions:
         """Like from_dict, but the body's errors are kept on .errors (each refused value left at
         its default) instead of raised, so that plan() / apply() report them together with the
         checks that need the database (a bad e-mail in `fields`, an unknown pipeline...) in one
         InvalidOptions: validation in one pass. Raises only for a body that is not an object."""
-        return _Parser().options(data)
+        options = _Parser().options(data)
+        options.strict = strict
+        return options
 
     def to_dict(self) -> dict:
         """JSON-ready and canonical (stored on the Conversion, hashed for idempotency)."""

@@ -39,6 +39,9 @@ def key_hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def lock_match_keys(session, keys: list[str]) -> None:
     """Hold, until the transaction ends, the write lock that serialises conversions sharing a key,
     so that the duplicate look-up that follows sees what a concurrent conversion created.
@@ -51,7 +54,7 @@ def lock_match_keys(session, keys: list[str]) -> None:
     dialect = connection.dialect.name
     if dialect == "postgresql":
         for number in sorted({key_hash(k) for k in keys}):
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": number})
+            connection.execute(_ADVISORY_LOCK, {"k": number})
     elif dialect == "sqlite":
         driver = connection.connection.driver_connection
         if not driver.in_transaction:

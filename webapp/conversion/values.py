@@ -43,12 +43,13 @@ def validate_fields(p: Planning, entity: str, fields: dict) -> dict:
             p.err(f"{entity}.{key}", f"is not a {entity} field that can be set here")
             continue
         try:
-            typed[key] = spec.parse(raw)
+            typed[key] = spec.parse(raw, strict=p.options.strict)
         except FieldError as e:
             p.err(f"{entity}.{key}", e.problem)
     if "owner_id" in typed and typed["owner_id"] is not None:
         typed["owner_id"] = user_id(p, typed["owner_id"], f"{entity}.owner_id")
-    values, errors = (validate_custom(p.session, entity, custom_raw, definitions=p.defs.get(entity, {}))
+    values, errors = (validate_custom(p.session, entity, custom_raw, definitions=p.defs.get(entity, {}),
+                                      strict=p.options.strict)
                       if custom_raw else ({}, {}))
     for k, msgs in errors.items():
         for m in msgs:

@@ -49,7 +49,6 @@ def test_c7_4_without_lead_fields_the_canonical_form_is_unchanged():
     ({"lead": "x"}, "lead"),
     ({"lead": {"bogus": 1}}, "lead.bogus"),
     ({"lead": {"fields": []}}, "lead.fields"),
-    ({"lead": {"fields": {"industry": ["x"]}}}, "lead.industry"),
     ({"lead": {"fields": {"custom": 3}}}, "lead.custom"),
 ])
 def test_c7_5_malformed_lead_part_names_the_field(body, key):

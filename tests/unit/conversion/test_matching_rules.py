@@ -409,9 +409,7 @@ def test_c4_6_no_custom_field_defined_for_the_entity(finder, lead_of, db, sales)
 
 @pytest.mark.parametrize("kind,value", [
     ("number", "7"), ("date", "2026-01-31"), ("phone", "01 23 45 67 89"), ("email", "A@B.com"),
-    pytest.param("decimal", "12.5", marks=pytest.mark.xfail(strict=True, reason=(
-        "fields.FieldSpec.norm keys a stored decimal by its 6-place form ('12 500000') but the lead's "
-        "value as read back ('12.5' -> '12 5'): decimal unique fields never match; fix in fields.py"))),
+    ("decimal", "12.5"),  # stored as 12.500000, read back from the lead as "12.5": one key
 ])
 def test_c4_6_unique_field_of_every_type_matches_the_carried_value(kind, value, custom_field, lead_of,
                                                                    make_contact, set_value, preview, sales):

@@ -214,7 +214,9 @@ def lead_conversions_create():
     lead_id = check_id(data.get("lead_id"), "lead_id")
     key = _idempotency_key()
     session, user = db.session, current_user()
-    options = ConversionOptions.from_dict(data)  # Decimals as parsed: amounts stay exact
+    # Decimals as parsed: amounts stay exact. Every error of the body is reported by plan()
+    # together with those only the database can tell (validation in one pass).
+    options = ConversionOptions.parse(data, strict=True)
     if options.dry_run:
         # The key is ignored: a dry run writes nothing, so there is nothing to replay.
         result = plan(session, user, lead_id, options)

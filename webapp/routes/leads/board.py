@@ -6,7 +6,7 @@ from flask import abort, jsonify, make_response, render_template, request, url_f
 from flask_login import current_user, login_required
 
 from ... import permissions
-from ...errors import NotFound
+from ...errors import DomainError, NotFound
 from ...extensions import db
 from ...htmx import render, trigger, vary
 from ...models import Lead, LeadStatus
@@ -18,6 +18,7 @@ from ...services.leads import (
     list_leads,
     status_counts,
 )
+from ..errors import on_error
 from . import bp
 from .listing import filter_form
 
@@ -77,11 +78,12 @@ def move(lead_id: int):
     403 without the right to edit it, 404 when the user cannot see it, 409 when converted
     (C1.4), 422 for an unknown status or the converted one (that is what Convert does).
     """
+    # This endpoint speaks JSON (the board's script reads it): so do its refusals.
+    on_error(DomainError, lambda e: (jsonify(e.as_dict()), e.status))
     lead = db.session.get(Lead, lead_id)
     if lead is None or not permissions.can_view(db.session, current_user, lead):
         raise NotFound("This lead does not exist or you may not see it.")
     name = lead.display_name
-    # A refusal (403, 409, 422) is answered as JSON by the app's handler (the board asks for JSON).
     change = change_status(db.session, current_user, lead, request.form.get("status", ""))
     db.session.commit()
     filters = _filters(request.form)
