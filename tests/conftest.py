@@ -175,7 +175,7 @@ def _builder(db, model, defaults):
         db.session.add(obj)
         db.session.flush()
         if tags:
-            from webapp.records import set_tags
+            from webapp.services.tags import set_tags
 
             set_tags(db.session, model.__tablename__[:-1], obj.id, tags)
         db.session.commit()

@@ -28,6 +28,9 @@ def create_app(config: dict | None = None) -> Flask:
     else:
         app.config.update(config_module.load(app.instance_path))
         app.config.update(config or {})
+    from .normalize import set_default_region
+
+    set_default_region(app.config.get("PHONE_REGION", "FR"))
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)

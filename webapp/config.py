@@ -67,4 +67,6 @@ def load(instance_path: str) -> dict:
         # Reverse proxies in front of the app (nginx, a load balancer): trust that many
         # X-Forwarded-For/-Proto hops, so login throttling sees the client's address.
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # National phone numbers ("01 23 45 67 89") are read in this region (ISO 3166 code).
+        "PHONE_REGION": os.environ.get("PHONE_REGION", "FR").upper(),
     }

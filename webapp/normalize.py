@@ -7,7 +7,16 @@ import re
 import phonenumbers
 from unidecode import unidecode
 
-DEFAULT_REGION = "FR"
+DEFAULT_REGION = "FR"  # set from the PHONE_REGION setting by create_app (set_default_region)
+
+
+def set_default_region(region: str) -> None:
+    """The region national phone numbers are read in; raises ValueError for an unknown one."""
+    global DEFAULT_REGION
+    region = (region or "").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"PHONE_REGION {region!r} is not a region phonenumbers knows")
+    DEFAULT_REGION = region
 
 # Legal forms dropped from company names so that "Zylker Inc." matches "ZYLKER".
 LEGAL_FORMS = {

@@ -46,7 +46,7 @@ from .models import (
     utcnow,
 )
 from .normalize import LEGAL_FORMS, words
-from .records import custom_norm
+from .services.custom_values import custom_norm
 
 DEMO_PASSWORD = "demo-password"
 # (e-mail, name, role, team, manager e-mail): two teams, each with its manager.

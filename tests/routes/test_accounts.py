@@ -144,7 +144,7 @@ def test_create_writes_fields_tags_owner_and_timeline(as_user, db, users, make_a
     assert str(account.annual_revenue) == "1250.50"
     assert account.owner_id == users["sales"].id and account.team_id == users["sales"].team_id
     assert account.name_norm == "acme"
-    from webapp.records import get_tags
+    from webapp.services.tags import get_tags
 
     assert get_tags(db.session, "account", account.id) == ["Partner", "vip"]
     events = db.session.scalars(select(TimelineEvent).where(TimelineEvent.parent_type == "account",
@@ -167,7 +167,7 @@ def test_update_without_change_records_nothing(as_user, db, owned):
 
 
 def test_edit_form_is_prefilled(as_user, owned, db):
-    from webapp.records import set_tags
+    from webapp.services.tags import set_tags
 
     set_tags(db.session, "account", owned.id, ["gold"])
     db.session.commit()
@@ -243,7 +243,7 @@ def test_required_custom_field_and_typed_values(as_user, db):
     assert re.search(r'id="cf_duns-error"[^>]*>DUNS number must be a whole number', response.get_data(as_text=True))
     response = client.post("/accounts/", data={"name": "Acme", "cf_duns": "123456", "cf_segment": "SMB"})
     assert response.status_code == 303
-    from webapp.records import get_custom
+    from webapp.services.custom_values import get_custom
 
     account = db.session.scalar(select(Account))
     assert get_custom(db.session, "account", account.id) == {"duns": 123456, "segment": "SMB"}

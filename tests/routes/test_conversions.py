@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
+from webapp.services.custom_values import get_custom
 
 from tests.conftest import csrf_token_from
 from webapp.conversion.mapping import DEFAULT_MAPPING
@@ -21,7 +22,6 @@ from webapp.models import (
     Setting,
     Task,
 )
-from webapp.records import get_custom
 
 HX = {"HX-Request": "true"}
 

@@ -267,8 +267,8 @@ def test_reverse_name_key_is_kept_and_empty_for_a_single_name(db, make_lead):
 def test_few_and_many_candidates_give_the_same_pages(db, as_user, users, monkeypatch, cap, sort):
     """Under the cap the search and tag filter are driven by ids, over it by the date/name walk:
     both must list the same leads, in the same order, page after page, within each role's scope."""
-    from webapp.records import set_tags
     from webapp.services import leads as service
+    from webapp.services.tags import set_tags
 
     monkeypatch.setattr(service, "CANDIDATES_MAX", cap)
     rows = []
@@ -296,7 +296,7 @@ def test_few_and_many_candidates_give_the_same_pages(db, as_user, users, monkeyp
 
 def test_tag_filter_ignores_other_records_with_the_same_id(db, as_user, users, make_lead, make_account):
     """A tag on an account whose id equals a lead's id must not list that lead."""
-    from webapp.records import set_tags
+    from webapp.services.tags import set_tags
 
     lead = make_lead(owner_id=users["sales"].id)
     account = make_account()
@@ -316,3 +316,44 @@ def test_last_name_search_respects_visibility_by_role(as_user, users, make_lead,
     assert response.status_code == status
     html = response.get_data(as_text=True)
     assert {n for n in ("mine", "other") if f">{n.title()} Dupont<" in html} == visible
+
+
+# --- The result count (issue 7): exact from lead_counts, bounded elsewhere ------------------------
+
+
+def _count(db, user, **filters):
+    from webapp.services.leads import count_leads
+
+    return count_leads(db.session, user, LeadFilters(**filters))
+
+
+def test_count_is_exact_from_the_counters_per_scope(db, users, make_lead):
+    for _ in range(3):
+        make_lead(owner_id=users["sales"].id)
+    make_lead(owner_id=users["sales"].id, status="contacted")
+    make_lead(owner_id=users["manager"].id)
+    make_lead(owner_id=users["sales"].id, converted=True)
+    assert (_count(db, users["admin"]).n, _count(db, users["admin"]).exact) == (5, True)
+    assert _count(db, users["sales"]).n == 4  # a sales rep counts only their own
+    assert _count(db, users["admin"], status="contacted").n == 1
+    assert _count(db, users["admin"], owner_id=users["manager"].id).n == 1
+    assert _count(db, users["admin"], converted=True).n == 1
+
+
+def test_count_of_a_search_is_exact_under_the_cap_and_a_lower_bound_above(db, users, make_lead):
+    from webapp.services.leads import count_leads
+
+    for i in range(6):
+        make_lead(last_name=f"Martin{i}", company=f"Co{i}", email=f"m{i}@x.fr", owner_id=users["sales"].id)
+    make_lead(last_name="Other", company="Else", email="o@y.fr")
+    exact = count_leads(db.session, users["admin"], LeadFilters(q="martin"))
+    assert (exact.n, exact.exact) == (6, True)
+    capped = count_leads(db.session, users["admin"], LeadFilters(q="martin"), cap=4)
+    assert not capped.exact and capped.n >= 4
+
+
+def test_count_shown_on_the_list_page(as_user, users, make_lead):
+    for _ in range(2):
+        make_lead(owner_id=users["sales"].id)
+    html = as_user("sales").get("/leads/").get_data(as_text=True)
+    assert re.search(r"<strong>2</strong> leads", html)

@@ -99,3 +99,22 @@ def test_text_problem_names_nul_and_lone_surrogates():
     assert text_problem("\x00") == "must not contain NUL characters"
     assert text_problem("lone \ud800 surrogate") == "is not valid Unicode text"
     assert text_problem("") is None
+
+
+def test_phone_region_comes_from_configuration():
+    """Issue 7: the default phone region is a setting (PHONE_REGION), not "FR" in four places."""
+    from webapp import create_app, normalize
+    from webapp.fields import FieldError, model_specs
+    from webapp.models import Contact
+
+    try:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "PHONE_REGION": "GB"})
+        assert normalize.norm_phone("020 7946 0958") == "+442079460958"
+        model_specs(Contact)["phone"].parse("020 7946 0958")
+        with pytest.raises(ValueError):
+            normalize.set_default_region("XX")
+    finally:
+        normalize.set_default_region("FR")
+    assert normalize.norm_phone("01 23 45 67 89") == "+33123456789"
+    with pytest.raises(FieldError):
+        model_specs(Contact)["phone"].parse("12")

@@ -25,7 +25,7 @@ options.py
     {"vat": ...}} or flat "custom.vat"; they override / complete the mapped values.
     The body's "lead": {"fields": {...}} part (same two spellings) fills LeadFields: validated like
     a lead edit (standard lead columns by type and length, except owner_id; custom ones through
-    records.validate_custom), written on the lead first (the executor's write_lead step, in the
+    custom_values.validate_custom), written on the lead first (the executor's write_lead step, in the
     same transaction), mapped and matched as the lead's own values, listed in fields_written
     ["lead"] and recorded with what they replaced in Conversion.previous_values["lead"] for the
     revert; a filled required lead field leaves plan.missing["lead"].
@@ -76,7 +76,7 @@ resolve.py (C2, C4)
     created.
 values.py (C3, C5, C7.5)
     validate_fields (the options' `fields`, typed per column; custom ones through
-    records.validate_custom), mapped values and fills (fill_account, fill_contact, C3.5),
+    custom_values.validate_custom), mapped values and fills (fill_account, fill_contact, C3.5),
     plan_deal (pipeline, stage fallback C5.2, amount and currency C5.3), plan_task (C5.4).
 requirements.py (C7)
     check_may_convert (C7.1, C7.2, C1.4), check_rights (create permissions), missing (C7.4).

@@ -33,7 +33,7 @@ from ..models import (
     utcnow,
 )
 from ..normalize import text_problem
-from ..records import get_custom, set_custom
+from ..services.custom_values import get_custom, set_custom
 from .errors import AlreadyConverted, IdempotencyConflict, InvalidOptions
 from .options import ConversionOptions
 from .plan import ConversionPlan, EntityPlan

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .. import permissions
 from ..models import Account, Contact, CustomFieldValue
-from ..records import custom_norm
+from ..services.custom_values import custom_norm
 from .mapping import is_empty
 
 LIMIT = 10  # matches looked at per step: enough to choose, never a table scan

@@ -23,7 +23,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import permissions
 from ..fields import INT_MAX
 from ..models import Address, Attachment, CampaignMember, Lead, LineItem, Note, Tagging, Task
-from ..records import get_custom
+from ..services.custom_values import get_custom
 from .errors import InvalidOptions, RecordNotFound
 from .mapping import ENTITY_MODELS, custom_definitions, effective_mapping, is_empty, load_mapping
 from .options import ConversionOptions

@@ -12,7 +12,7 @@ from .. import permissions
 from ..fields import FieldError
 from ..models import Account, Campaign, CurrencyRate, Pipeline, Stage, User
 from ..normalize import norm_company, norm_email, norm_name
-from ..records import get_custom, validate_custom
+from ..services.custom_values import get_custom, validate_custom
 from .mapping import build_values, field_specs, fill_empty_only, is_empty
 from .plan import EntityPlan, Planning
 
@@ -23,7 +23,7 @@ LEAD_NOT_SETTABLE = {"owner_id"}
 
 # --- the options' `fields` (C7.5) ------------------------------------------------------------
 def validate_fields(p: Planning, entity: str, fields: dict) -> dict:
-    """Typed override values: standard keys by their column, custom ones via records.validate_custom.
+    """Typed override values: standard keys by their column, custom ones via custom_values.validate_custom.
     Errors go to p.err("<entity>.<field>", reason); the valid values are returned."""
     if not fields:
         return {}

@@ -21,7 +21,7 @@ from ..models import (
     Team,
     User,
 )
-from ..records import custom_fields
+from ..services.custom_values import custom_fields
 from .common import (
     EditForm,
     as_choices,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from wtforms import SelectField, StringField
 
 from ..extensions import db
-from ..records import custom_fields, get_custom, get_tags
+from ..services.custom_values import custom_fields, get_custom
+from ..services.tags import get_tags
 from .common import EditForm, as_choices, custom_input, owner_choices_for
 
 
@@ -27,6 +28,10 @@ class RefField(SelectField):
     def process_formdata(self, valuelist):
         if valuelist:
             self.data = valuelist[0] or None
+
+    def process_data(self, value):
+        # An id from the record or the route (an int) is shown selected like a posted one.
+        self.data = None if value in (None, "") else str(value)
 
     @property
     def ident(self) -> int | None:

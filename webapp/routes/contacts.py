@@ -48,7 +48,7 @@ def new():
     """The new-contact form (?account_id= preselects the account)."""
     views.require_create("contact")
     form = views.new_form(ContactForm)
-    form.account_id.data = views.int_arg("account_id")
+    form.account_id.process_data(views.int_arg("account_id"))
     _fill(form)
     return views.form_page("contact", form)
 

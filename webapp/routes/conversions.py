@@ -26,8 +26,8 @@ from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
 from ..htmx import redirect, render
 from ..models import Account, Contact, Conversion, Deal, Lead, Task
-from ..records import custom_fields, get_custom
 from ..services.activities import converted_message
+from ..services.custom_values import custom_fields, get_custom
 
 bp = Blueprint("conversions", __name__)
 MODAL, PAGE = "conversions/_modal.html", "conversions/new.html"

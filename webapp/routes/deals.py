@@ -71,11 +71,11 @@ def new():
     """The new-deal form (?account_id= / ?contact_id= preselect them)."""
     views.require_create("deal")
     form = views.new_form(DealForm)
-    form.account_id.data = views.int_arg("account_id")
-    form.contact_id.data = views.int_arg("contact_id")
-    contact = db.session.get(Contact, form.contact_id.data) if form.contact_id.data else None
+    form.account_id.process_data(views.int_arg("account_id"))
+    form.contact_id.process_data(views.int_arg("contact_id"))
+    contact = db.session.get(Contact, form.contact_id.ident) if form.contact_id.ident else None
     if contact is not None and form.account_id.data is None:
-        form.account_id.data = contact.account_id
+        form.account_id.process_data(contact.account_id)
     _fill(form)
     return views.form_page("deal", form)
 

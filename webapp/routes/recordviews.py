@@ -15,9 +15,10 @@ from ..extensions import db
 from ..forms.records import with_custom
 from ..htmx import redirect, render, vary
 from ..models import RECORD_MODELS, User
-from ..records import custom_fields, get_custom, get_tags, tags_for
 from ..services import records as svc
+from ..services.custom_values import custom_fields, get_custom
 from ..services.records import SORT_LABELS, SORTS
+from ..services.tags import get_tags, tags_for
 from .errors import on_error
 
 

@@ -132,13 +132,18 @@ def complete_task(session, actor: User, task: Task) -> Task:
     return task
 
 
-def delete_note(session, actor: User, note: Note) -> None:
-    """Delete a note; raises Forbidden (needs the delete right) or ReadOnlyRecord."""
-    parent = permissions.parent_of(session, note)
+def _check_delete(session, actor: User, row, what: str) -> None:
+    """A note or file may go unless its lead is converted (C1.4) or the role may not delete."""
+    parent = permissions.parent_of(session, row)
     if isinstance(parent, Lead) and parent.converted:
         raise converted_error(parent)
-    if not permissions.can_delete(session, actor, note):
-        raise Forbidden("Your role may not delete this note.")
+    if not permissions.can_delete(session, actor, row):
+        raise Forbidden(f"Your role may not delete this {what}.")
+
+
+def delete_note(session, actor: User, note: Note) -> None:
+    """Delete a note; raises Forbidden (needs the delete right) or ReadOnlyRecord."""
+    _check_delete(session, actor, note, "note")
     session.delete(note)
     record_event(session, note.parent_type, note.parent_id, "note_deleted",
                  f"Note deleted by {actor.display_name}", actor.id)
@@ -215,11 +220,7 @@ def attachment_path(upload_folder: str, attachment: Attachment) -> Path:
 
 def delete_attachment(session, actor: User, attachment: Attachment, upload_folder: str) -> Path:
     """Remove the row (the caller unlinks the returned path after commit); raises Forbidden/ReadOnlyRecord."""
-    parent = permissions.parent_of(session, attachment)
-    if isinstance(parent, Lead) and parent.converted:
-        raise converted_error(parent)
-    if not permissions.can_delete(session, actor, attachment):
-        raise Forbidden("Your role may not delete this file.")
+    _check_delete(session, actor, attachment, "file")
     session.delete(attachment)
     record_event(session, attachment.parent_type, attachment.parent_id, "attachment_deleted",
                  f"File removed: {attachment.filename}", actor.id)

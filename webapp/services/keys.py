@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, and_, bindparam, func, select, update
 
 from ..models import Account, Contact, CustomField, CustomFieldValue, Job, Lead, utcnow
-from ..records import custom_norm, custom_value
+from .custom_values import custom_norm, custom_value
 
 KIND = "rebuild_keys"
 DEFAULT_CHUNK = 1000

@@ -23,8 +23,9 @@ from ..models import (
     User,
     record_event,
 )
-from ..records import get_custom, get_tags, set_custom, set_tags
 from .activities import converted_error, lock_if_lead
+from .custom_values import get_custom, set_custom
+from .tags import get_tags, set_tags
 
 # Lead columns a form or the API may write (status is handled by change_status).
 LEAD_FIELDS = (
@@ -143,6 +144,15 @@ def _get_by_id(session, model, field: str, raw):
     return row
 
 
+def _own_row(session, actor: User, lead: Lead, model, row_id: int, missing: str):
+    """A row of `model` hanging on the (editable) lead; raises NotFound with `missing` otherwise."""
+    _editable(session, actor, lead)
+    row = session.get(model, row_id)
+    if row is None or row.parent_type != "lead" or row.parent_id != lead.id:
+        raise NotFound(missing)
+    return row
+
+
 def _editable(session, actor: User, lead: Lead) -> None:
     if lead.converted:
         raise converted_error(lead)
@@ -176,10 +186,7 @@ def add_address(session, actor: User, lead: Lead, type_: str, **fields) -> Addre
 
 def remove_address(session, actor: User, lead: Lead, address_id: int) -> None:
     """Remove one of the lead's addresses; raises NotFound when it is not the lead's."""
-    _editable(session, actor, lead)
-    address = session.get(Address, address_id)
-    if address is None or address.parent_type != "lead" or address.parent_id != lead.id:
-        raise NotFound("There is no such address on this lead.")
+    address = _own_row(session, actor, lead, Address, address_id, "There is no such address on this lead.")
     session.delete(address)
     record_event(session, "lead", lead.id, "address_removed", f"{address.type.title()} address removed", actor.id)
     session.flush()
@@ -204,10 +211,7 @@ def add_to_campaign(session, actor: User, lead: Lead, campaign_id, member_status
 
 def remove_from_campaign(session, actor: User, lead: Lead, member_id: int) -> None:
     """Remove a campaign membership of the lead."""
-    _editable(session, actor, lead)
-    member = session.get(CampaignMember, member_id)
-    if member is None or member.parent_type != "lead" or member.parent_id != lead.id:
-        raise NotFound("The lead is not in this campaign.")
+    member = _own_row(session, actor, lead, CampaignMember, member_id, "The lead is not in this campaign.")
     session.delete(member)
     record_event(session, "lead", lead.id, "campaign_removed",
                  f"Removed from campaign {member.campaign.name}", actor.id)
@@ -245,10 +249,7 @@ def add_line_item(session, actor: User, lead: Lead, product_id, quantity, unit_p
 
 def remove_line_item(session, actor: User, lead: Lead, line_id: int) -> None:
     """Remove one of the lead's product lines."""
-    _editable(session, actor, lead)
-    line = session.get(LineItem, line_id)
-    if line is None or line.parent_type != "lead" or line.parent_id != lead.id:
-        raise NotFound("There is no such product line on this lead.")
+    line = _own_row(session, actor, lead, LineItem, line_id, "There is no such product line on this lead.")
     session.delete(line)
     record_event(session, "lead", lead.id, "line_item_removed", f"Product removed: {line.product.name}", actor.id)
     session.flush()

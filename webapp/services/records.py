@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -32,16 +31,10 @@ from ..models import (
     record_event,
 )
 from ..normalize import norm_company, norm_email, norm_name
-from ..records import (
-    get_custom,
-    get_tags,
-    set_custom,
-    set_tags,
-)
+from .custom_values import get_custom, set_custom
+from .tags import get_tags, set_tags
 
 PAGE_SIZE = 50
-MAX_MONEY = Decimal("99999999999999.99")  # Numeric(16, 2)
-MAX_INT = 2**31 - 1
 
 
 @dataclass(frozen=True)

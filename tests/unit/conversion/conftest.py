@@ -53,7 +53,7 @@ def custom_field(db):
 @pytest.fixture
 def set_value(db):
     """set_value(entity, record_id, key, value): a custom value through records.set_custom."""
-    from webapp.records import set_custom, validate_custom
+    from webapp.services.custom_values import set_custom, validate_custom
 
     def put(entity, record_id, key, value):
         typed, errors = validate_custom(db.session, entity, {key: value})

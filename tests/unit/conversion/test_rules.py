@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from webapp.services.tags import get_tags
 
 from webapp.conversion.errors import (
     AlreadyConverted,
@@ -34,7 +35,6 @@ from webapp.models import (
     Task,
     TimelineEvent,
 )
-from webapp.records import get_tags
 
 DEAL = {"stage": "Qualification"}
 

@@ -1,18 +1,18 @@
 """The JSON API v1 (api.md): bearer-token auth, JSON errors, records, OpenAPI document.
 
 Modules:
-  core.py     ApiError (-> {"error", "message", "errors", ...extra}), bearer auth
-              (before_request; `current_user()`; `@public` to skip it), `json_body()`
+  core.py     bearer auth (before_request; `current_user()`; `@public` to skip it), `json_body()`
               (400 on malformed JSON / not an object; fractions parsed as Decimal),
               `get_or_404`, query-parameter readers, `paginate()` (keyset on id).
   openapi.py  the document served at /api/v1/openapi.json, assembled from registrations.
-  records.py  /leads /accounts /contacts /deals /tasks /notes, from webapp.schemas.
+  records.py  /leads /accounts /contacts /deals /tasks /notes: the services validate (webapp.entities),
+              webapp.schemas documents.
 
 Adding an endpoint (e.g. conversions.py):
   1. Write the view on `bp` (from . import bp); read the caller with core.current_user(),
-     the body with core.json_body(); raise core.ApiError(status, message, errors, **extra)
-     for 403/404/409/422 (e.g. ApiError(409, msg, conversion_id=7)); raise
-     schemas.Invalid(errors) for field errors (answered 422). Commit once in the view.
+     the body with core.json_body(); refusals are webapp.errors.DomainError subclasses
+     (Forbidden, NotFound, Conflict(msg, conversion_id=7), Invalid(errors=...)), raised by the
+     services or the view and answered as JSON by the app's handler. Commit once in the view.
   2. Document it in the same module, at import time:
         from .openapi import add_operation, add_schema, body, path_id, query, ref, responses
         add_schema("LeadConversion", lambda session: {...JSON Schema...})

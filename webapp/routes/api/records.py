@@ -29,9 +29,10 @@ from ...models import (
     TimelineEvent,
     record_event,
 )
-from ...records import customs_for, tags_for
 from ...schemas import filter_schema, input_schema, output_schema, to_dict
 from ...services import activities, lead_records, leads, records
+from ...services.custom_values import customs_for
+from ...services.tags import tags_for
 from . import bp
 from .core import (
     current_user,

@@ -21,9 +21,10 @@ from ...models import (
     Lead,
     LineItem,
 )
-from ...records import custom_fields, get_custom, get_tags
 from ...services import activities as activity_service
 from ...services import lead_records as service
+from ...services.custom_values import custom_fields, get_custom
+from ...services.tags import get_tags
 from ..activities import panel_context
 from ..errors import on_error
 from . import bp

@@ -11,7 +11,6 @@ from wtforms.validators import Length, Optional
 from ...extensions import db
 from ...forms.common import owner_choices, status_choices
 from ...htmx import render
-from ...records import tags_for
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
@@ -20,6 +19,7 @@ from ...services.leads import (
     count_leads,
     list_leads,
 )
+from ...services.tags import tags_for
 from . import bp
 
 FALSE_VALUES = (False, "false", "", "0", "no", "off")
