@@ -93,7 +93,7 @@ def records(db):
 
 
 EXPECTED_CUSTOM = {"text": "ab 12 ze", "email": "x@y.com", "checkbox": "true",
-                   "decimal": "12 5", "number": "7", "date": "2026 01 02"}
+                   "decimal": "12.5", "number": "7", "date": "2026 01 02"}
 
 
 def custom_norms(db) -> dict:

@@ -1,7 +1,7 @@
 """/leads, /accounts, /contacts, /deals, /tasks, /notes: list, create, show, update, delete.
 
 Validation and documentation come from webapp.schemas (one field table); writes go through
-the Flask-free services the pages use (services.lead_records, services.records,
+the Flask-free services the pages use (services.leads, services.records,
 services.activities, services.leads.change_status), so the API and the pages behave alike.
 """
 
@@ -30,7 +30,7 @@ from ...models import (
     record_event,
 )
 from ...schemas import filter_schema, input_schema, output_schema, to_dict
-from ...services import activities, lead_records, leads, records
+from ...services import activities, leads, records
 from ...services.custom_values import customs_for
 from ...services.tags import tags_for
 from . import bp
@@ -224,7 +224,7 @@ def create(entity: Entity, data: dict):
     if entity.name in RECORD_KINDS:
         require_create(entity)
     if entity.name == "lead":
-        return lead_records.create_lead(session, user, data, strict=True)
+        return leads.create_lead(session, user, data, strict=True)
     if entity.name in RECORD_KINDS:
         return records.create(session, user, entity.name, data, strict=True)
     cleaned = clean(session, user, entity.name, data, strict=True)
@@ -247,7 +247,7 @@ def update(entity: Entity, obj, data: dict) -> None:
     _parent_lock(obj)
     require_edit(entity, obj)
     if entity.name == "lead":
-        lead_records.update_lead(session, user, obj, data, strict=True)
+        leads.update_lead(session, user, obj, data, strict=True)
         return
     if entity.name in RECORD_KINDS:
         records.update(session, user, obj, data, strict=True)

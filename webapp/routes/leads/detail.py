@@ -22,7 +22,7 @@ from ...models import (
     LineItem,
 )
 from ...services import activities as activity_service
-from ...services import lead_records as service
+from ...services import leads as service
 from ...services.custom_values import custom_fields, get_custom
 from ...services.tags import get_tags
 from ..activities import panel_context
