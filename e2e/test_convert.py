@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import delete, select
-from webapp.services.custom_values import get_custom
 
 from e2e.conftest import screenshot
 from webapp.models import Contact, Conversion, CustomField, Deal, Lead, Note, User
+from webapp.services.custom_values import get_custom
 
 SHOTS = Path("/tmp/shots")  # screenshots a person looks at (also under test-results/)
 

@@ -7,10 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
-from webapp.services.tags import set_tags
 
 from e2e.conftest import screenshot
 from webapp.models import Lead, User
+from webapp.services.tags import set_tags
 
 PEOPLE = [
     ("Marie", "Quokka-Curie", "Quokka Labs", "new", ["VIP"]),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from webapp.services.custom_values import get_custom
 
 from tests.api.test_conversions_api import (
     EXPECTED_CONVERT,
@@ -19,6 +18,7 @@ from tests.api.test_conversions_api import (
     tokens,  # noqa: F401 — a fixture
 )
 from webapp.models import Account, Conversion, CustomField, Deal, Lead, Role
+from webapp.services.custom_values import get_custom
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from webapp.services.tags import get_tags
 
 from webapp.models import Account, Lead, LeadStatus, Note, TimelineEvent
+from webapp.services.tags import get_tags
 
 ROLES = ("admin", "manager", "sales", "viewer", "no_token", "bad_token")
 

@@ -6,7 +6,6 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import func, select
-from webapp.services.custom_values import get_custom
 
 from tests.conftest import csrf_token_from
 from webapp.conversion.mapping import DEFAULT_MAPPING
@@ -22,6 +21,7 @@ from webapp.models import (
     Setting,
     Task,
 )
+from webapp.services.custom_values import get_custom
 
 HX = {"HX-Request": "true"}
 

@@ -7,8 +7,6 @@ from html import unescape
 
 import pytest
 from sqlalchemy import func, select
-from webapp.services.custom_values import get_custom
-from webapp.services.tags import get_tags
 
 from tests.conftest import assert_unchanged, csrf_token_from, db_rows
 from webapp.models import (
@@ -23,6 +21,8 @@ from webapp.models import (
     TimelineEvent,
     utcnow,
 )
+from webapp.services.custom_values import get_custom
+from webapp.services.tags import get_tags
 
 HX = {"HX-Request": "true"}
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from webapp.services.custom_values import validate_custom
 
 from webapp.conversion.errors import InvalidOptions, RecordNotFound
 from webapp.conversion.executor import apply
 from webapp.conversion.options import ConversionOptions
 from webapp.conversion.planner import plan
 from webapp.fields import INT_MAX
+from webapp.services.custom_values import validate_custom
 
 from .conftest import snapshot
 

@@ -8,12 +8,12 @@ import json
 from decimal import Decimal
 
 import pytest
-from webapp.services.custom_values import get_custom
 
 from webapp.conversion.errors import InvalidOptions, MissingRequired
 from webapp.conversion.executor import apply, request_hash
 from webapp.conversion.options import ConversionOptions, LeadFields
 from webapp.models import Account, Contact, Lead
+from webapp.services.custom_values import get_custom
 
 from .conftest import snapshot
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
-from webapp.services.tags import get_tags
 
 from webapp.conversion.errors import (
     AlreadyConverted,
@@ -35,6 +34,7 @@ from webapp.models import (
     Task,
     TimelineEvent,
 )
+from webapp.services.tags import get_tags
 
 DEAL = {"stage": "Qualification"}
 
