@@ -31,6 +31,7 @@ TAGS_MAX = 50
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # A web address as people type it: a host with a dot, optionally a scheme and a path.
 _URL_RE = re.compile(r"^(https?://)?[^\s/:?#]+\.[^\s/:?#]+(:\d{1,5})?([/?#]\S*)?$", re.IGNORECASE)
+_EMPTY_IS_NULL = ("text", "textarea", "phone", "url")
 _NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -105,7 +106,9 @@ class FieldSpec:
             if strict and not isinstance(raw, list):
                 raise FieldError("not_list")
             return clean_tags(raw)
-        if isinstance(raw, str) and not raw.strip():
+        if isinstance(raw, str) and not raw.strip() and (not strict or kind in _EMPTY_IS_NULL):
+            # A form's blank input is no value. JSON says null for that: there "" is a value,
+            # refused by the kind's parser unless the kind is free text (as the schema says).
             return None
         if kind == "number" or kind.startswith("lookup:"):
             return _whole(raw, strict, self.minimum, self.maximum)
