@@ -131,14 +131,21 @@ class ConversionOptions:
 
 
 def _json_fields(fields: dict) -> dict:
-    out = {}
-    for key, value in sorted(fields.items()):
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, date):
-            value = value.isoformat()
-        out[key] = value
-    return out
+    return {key: _json_value(value) for key, value in sorted(fields.items())}
+
+
+def _json_value(value):
+    """A value as JSON holds it; `fields` keep what was sent (the planner refuses lists...),
+    so nested values are converted too (a request hash of any body, never a 500)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return value
 
 
 class _Parser:

@@ -172,3 +172,13 @@ def test_c7_5_options_with_parse_errors_are_never_an_idempotent_replay(db, make_
         apply(db.session, sales, lead.id, ConversionOptions.parse({"deal": "x"}), "key-1")
     db.session.rollback()
     assert snapshot(db) == before
+
+
+def test_fields_with_nested_numbers_hash_and_are_refused_not_a_500():
+    """Found by schemathesis: a list holding a JSON fraction in `fields` broke the request hash."""
+    from decimal import Decimal
+
+    from webapp.conversion.executor import request_hash
+
+    options = ConversionOptions.parse({"contact": {"fields": {"title": [Decimal("1.5")], "x": {"y": Decimal("2")}}}})
+    assert len(request_hash(1, options)) == 64
