@@ -307,6 +307,17 @@ def clean_tags(names) -> list[str]:
     return out
 
 
+def parse_columns(model, raw: dict) -> tuple[dict, dict]:
+    """Several values of `model`'s columns at once (form text): (values, Problems by name)."""
+    specs, values, errors = model_specs(model), {}, {}
+    for name, value in raw.items():
+        try:
+            values[name] = specs[name].parse(value)
+        except FieldError as e:
+            errors[name] = [e.problem]
+    return values, errors
+
+
 # ---------------------------------------------------------------- where specs come from
 
 

@@ -145,16 +145,6 @@ def owner_problem(session, actor: User, owner_id: int | None, current_owner_id: 
     return Problem("owner_not_allowed_team" if _scope(actor) == "team" else "owner_not_allowed")
 
 
-def check_owner(session, actor: User, owner_id: int | None, current_owner_id: int | None = None,
-                field: str = "owner_id") -> None:
-    """Raises errors.Invalid on `field` when `actor` may not assign `owner_id` (see owner_problem)."""
-    problem = owner_problem(session, actor, owner_id, current_owner_id)
-    if problem is not None:
-        from .errors import Invalid
-
-        raise Invalid.on(field, problem)
-
-
 def _owned_clause(session, user: User, model):
     """SQL: the records of `model` within the user's edit scope."""
     scope = _scope(user)

@@ -22,7 +22,7 @@ from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import entities, permissions
 from ..errors import BadRequest, Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord
-from ..fields import ID_SPEC, SEARCH_MAX, FieldError, model_specs, search_text
+from ..fields import ID_SPEC, SEARCH_MAX, FieldError, parse_columns, search_text
 from ..models import (
     ADDRESS_TYPES,
     Address,
@@ -649,15 +649,9 @@ def add_address(session, actor: User, lead: Lead, type_: str, **fields) -> Addre
     """Add a typed address (billing, delivery, default; C9.5) to a lead; raises Invalid with every
     field's problem."""
     _editable(session, actor, lead)
-    specs = model_specs(Address)
-    values, errors = {}, {}
+    values, errors = parse_columns(Address, {name: fields.get(name) for name in ADDRESS_LINES})
     if type_ not in ADDRESS_TYPES:
         errors["type"] = [Problem("not_choice", choices=", ".join(ADDRESS_TYPES))]
-    for name in ADDRESS_LINES:
-        try:
-            values[name] = specs[name].parse(fields.get(name))
-        except FieldError as e:
-            errors[name] = [e.problem]
     if not errors and not any(values.values()):
         errors["street"] = [Problem("address_empty")]
     entities.raise_errors(errors)
@@ -707,13 +701,8 @@ def add_line_item(session, actor: User, lead: Lead, product_id, quantity, unit_p
     """Add a product line ("products selected", C3.4); the product's price when none is given.
     Values as posted or typed; raises Invalid with every field's problem."""
     _editable(session, actor, lead)
-    specs = model_specs(LineItem)
-    values, errors = {}, {}
-    for name, raw in (("quantity", quantity), ("unit_price", unit_price), ("discount", discount)):
-        try:
-            values[name] = specs[name].parse(raw)
-        except FieldError as e:
-            errors[name] = [e.problem]
+    values, errors = parse_columns(LineItem, {"quantity": quantity, "unit_price": unit_price,
+                                              "discount": discount})
     if "quantity" not in errors and not values["quantity"]:
         errors["quantity"] = [Problem("quantity_positive")]
     try:
