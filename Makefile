@@ -23,7 +23,22 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# The translation catalogues (webapp/translations/*/LC_MESSAGES/messages.po) compiled to the
+# .mo files Flask-Babel reads; the .mo files are build output, never committed.
+CATALOGUES := $(wildcard webapp/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+
+webapp/translations/%/LC_MESSAGES/messages.mo: webapp/translations/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel -q compile -d webapp/translations -l $*
+
+setup: $(VENV)/.installed node_modules/.installed $(COMPILED)
+
+# Extract every translatable string (babel.cfg) and merge it into each catalogue; then
+# translate the new entries in webapp/translations/fr/LC_MESSAGES/messages.po.
+.PHONY: messages
+messages: setup
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k Text --no-location --sort-output -o webapp/translations/messages.pot .
+	$(BIN)/pybabel -q update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching --ignore-obsolete
 
 setup-dev: setup $(VENV)/.installed-dev
 

@@ -59,7 +59,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to see this page."
     login_manager.login_message_category = "info"
     csrf.init_app(app)
-    from . import security
+    from . import i18n, security
+
+    i18n.init_app(app)  # language and time zone per request, locale formats
 
     security.init_app(app)  # security headers, login throttling, remember-me cookie
     from .services.users import load_session_user

@@ -69,4 +69,6 @@ def load(instance_path: str) -> dict:
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         # National phone numbers ("01 23 45 67 89") are read in this region (ISO 3166 code).
         "PHONE_REGION": os.environ.get("PHONE_REGION", "FR").upper(),
+        # Dates and times are shown in this IANA zone for users who chose none on their profile.
+        "DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/Paris"),
     }

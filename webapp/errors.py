@@ -5,80 +5,108 @@ field. Services and the conversion core raise them (never Flask exceptions); the
 them into JSON under /api/ and into a page or an htmx fragment elsewhere. Nothing here
 imports Flask at module level, so the conversion core may raise these.
 
-Field errors are `Problem`s: a `str` (the English sentence, what tests and old callers
-compare) that also carries its `code` and `params`, so a later catalogue or a bulk report
-can render the reason in another language without parsing the sentence.
+Every sentence is a `Text`: a `str` (the English sentence, what tests and logs compare) that
+also keeps its template and params, so the renderer translates it in the reader's language
+(`i18n.translate`) without parsing the sentence. Field errors are `Problem`s: a `Text` with a
+machine `code` (stable in the API, the reason of a bulk report).
 """
 
 from __future__ import annotations
 
+
+def N_(text: str) -> str:
+    """Marks a sentence for the catalogue (pybabel extracts N_) without translating it here."""
+    return text
+
+
+class Text(str):
+    """A sentence for a person: the English text, plus its template and params for translation.
+
+    The template uses str.format placeholders: Text("Lead {id} was converted", id=3). Params
+    that are Texts themselves are translated too.
+    """
+
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, **params):
+        self = super().__new__(cls, template.format(**params) if params else template)
+        self.template = template
+        self.params = params
+        return self
+
+    def translate(self, gettext) -> str:
+        """This sentence through `gettext` (a catalogue lookup of the template)."""
+        params = {k: v.translate(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
+        text = gettext(self.template)
+        return text.format(**params) if params else text
+
+
 # Field problems: code -> English sentence (placeholders are the params).
 PROBLEMS: dict[str, str] = {
-    "required": "is required",
-    "not_null": "must not be null",
-    "too_long": "is at most {max} characters",
-    "nul": "must not contain NUL characters",
-    "bad_unicode": "is not valid Unicode text",
-    "not_text": "must be text",
-    "not_bool": "must be true or false",
-    "not_integer": "must be a whole number",
-    "int_range": "must be a whole number between {min} and {max}",
-    "not_number": "must be a number",
-    "not_money": 'must be a decimal amount, e.g. "1250.00"',
-    "money_negative": "must be zero or more",
-    "money_max": "must be at most {max}",
-    "money_decimals": "must have at most 2 decimals",
-    "too_many_decimals": "must have at most {scale} decimals",
-    "number_max": "must be between {min} and {max}",
-    "not_date": "must be a date (YYYY-MM-DD)",
-    "bad_email": "is not a valid e-mail address ({reason})",
-    "bad_phone": "is not a valid phone number, e.g. +33 1 23 45 67 89",
-    "phone_digits": "has the wrong number of digits for a phone number",
-    "bad_url": "is not a valid web address",
-    "not_choice": "must be one of: {choices}",
-    "bad_currency": "must be an ISO 4217 code of 3 capital letters, e.g. EUR",
-    "unknown_currency": "is not a currency of this CRM: {choices}",
-    "not_list": "must be a list of strings",
-    "too_many": "at most {max} items",
-    "tag_too_long": "has a tag longer than {max} characters",
-    "unknown_field": "is not a field of this record",
-    "read_only": "is read-only",
-    "create_only": "cannot be changed once the record exists",
-    "no_record": "is not a known {kind} (id {id})",
-    "no_user": "is not an active user (id {id})",
-    "owner_not_allowed": "must be yourself: your role assigns records only to you",
-    "owner_not_allowed_team": "must be you or someone in your team",
-    "one_of": "is required when {others} is empty",
-    "not_object": "must be an object",
-    "status_converted": "a lead becomes converted only through a lead conversion",
-    "unknown_option": "is not a known option",
-    "bad_key": "has a key that is not valid text",
-    "address_empty": "is empty: fill at least one line of the address",
-    "quantity_positive": "must be more than 0",
-    "choose_from_list": "must be chosen from the list",
-    "already_in_campaign": "already has this lead",
-    "no_file": "is missing: choose a file to upload",
-    "file_empty": "is empty",
-    "file_too_large": "is too large",
-    "contact_other_account": "belongs to another account",
-    "not_stage": "is not a stage of the “{pipeline}” pipeline ({choices})",
-    "own_parent": "an account cannot be its own parent",
-    "parent_cycle": "would make a cycle: this account is above the chosen parent",
-    "invalid": "is not valid",
+    "required": N_("is required"),
+    "not_null": N_("must not be null"),
+    "too_long": N_("is at most {max} characters"),
+    "nul": N_("must not contain NUL characters"),
+    "bad_unicode": N_("is not valid Unicode text"),
+    "not_text": N_("must be text"),
+    "not_bool": N_("must be true or false"),
+    "not_integer": N_("must be a whole number"),
+    "int_range": N_("must be a whole number between {min} and {max}"),
+    "not_number": N_("must be a number"),
+    "not_money": N_('must be a decimal amount, e.g. "1250.00"'),
+    "money_negative": N_("must be zero or more"),
+    "money_max": N_("must be at most {max}"),
+    "money_decimals": N_("must have at most 2 decimals"),
+    "too_many_decimals": N_("must have at most {scale} decimals"),
+    "number_max": N_("must be between {min} and {max}"),
+    "not_date": N_("must be a date (YYYY-MM-DD)"),
+    "bad_email": N_("is not a valid e-mail address ({reason})"),
+    "bad_phone": N_("is not a valid phone number, e.g. +33 1 23 45 67 89"),
+    "phone_digits": N_("has the wrong number of digits for a phone number"),
+    "bad_url": N_("is not a valid web address"),
+    "not_choice": N_("must be one of: {choices}"),
+    "bad_currency": N_("must be an ISO 4217 code of 3 capital letters, e.g. EUR"),
+    "unknown_currency": N_("is not a currency of this CRM: {choices}"),
+    "not_list": N_("must be a list of strings"),
+    "too_many": N_("at most {max} items"),
+    "tag_too_long": N_("has a tag longer than {max} characters"),
+    "unknown_field": N_("is not a field of this record"),
+    "read_only": N_("is read-only"),
+    "create_only": N_("cannot be changed once the record exists"),
+    "no_record": N_("is not a known {kind} (id {id})"),
+    "no_user": N_("is not an active user (id {id})"),
+    "owner_not_allowed": N_("must be yourself: your role assigns records only to you"),
+    "owner_not_allowed_team": N_("must be you or someone in your team"),
+    "one_of": N_("is required when {others} is empty"),
+    "not_object": N_("must be an object"),
+    "status_converted": N_("a lead becomes converted only through a lead conversion"),
+    "unknown_option": N_("is not a known option"),
+    "bad_key": N_("has a key that is not valid text"),
+    "address_empty": N_("is empty: fill at least one line of the address"),
+    "quantity_positive": N_("must be more than 0"),
+    "choose_from_list": N_("must be chosen from the list"),
+    "already_in_campaign": N_("already has this lead"),
+    "no_file": N_("is missing: choose a file to upload"),
+    "file_empty": N_("is empty"),
+    "file_too_large": N_("is too large"),
+    "contact_other_account": N_("belongs to another account"),
+    "not_stage": N_("is not a stage of the “{pipeline}” pipeline ({choices})"),
+    "own_parent": N_("an account cannot be its own parent"),
+    "parent_cycle": N_("would make a cycle: this account is above the chosen parent"),
+    "invalid": N_("is not valid"),
 }
 
 
-class Problem(str):
-    """One reason a field was refused: the English sentence, with its code and params."""
+class Problem(Text):
+    """One reason a field was refused: a Text (PROBLEMS[code] unless `text` is given: the
+    template, formatted with the params) with its machine code."""
 
     code: str
-    params: dict
 
     def __new__(cls, code: str, text: str | None = None, **params):
-        sentence = text if text is not None else PROBLEMS.get(code, code).format(**params)
-        self = super().__new__(cls, sentence)
+        self = super().__new__(cls, text if text is not None else PROBLEMS.get(code, code), **params)
         self.code = code
-        self.params = params
         return self
 
 
@@ -87,11 +115,11 @@ class DomainError(Exception):
 
     status = 400
     code = "error"
-    default_message = "The request could not be carried out."
+    default_message = N_("The request could not be carried out.")
 
     def __init__(self, message: str | None = None, errors: dict[str, list[str]] | None = None,
                  code: str | None = None, **params):
-        self.message = message or self.default_message
+        self.message = message or Text(self.default_message)
         super().__init__(self.message)
         self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
         if code:
@@ -113,10 +141,11 @@ class DomainError(Exception):
         (e.g. conversion_id)."""
         return dict(self.params)
 
-    def as_dict(self) -> dict:
-        """The API error body: {"error", "message", "errors", ...extra}."""
-        return {"error": self.code, "message": self.message,
-                "errors": {k: [str(m) for m in v] for k, v in self.errors.items()}, **self.extra()}
+    def as_dict(self, translate=str) -> dict:
+        """The API error body: {"error", "message", "errors", ...extra}; `translate` turns each
+        sentence into the reader's language (i18n.translate; the keys and codes stay)."""
+        return {"error": self.code, "message": translate(self.message),
+                "errors": {k: [translate(m) for m in v] for k, v in self.errors.items()}, **self.extra()}
 
 
 class Unauthorized(DomainError):
@@ -124,25 +153,25 @@ class Unauthorized(DomainError):
 
     status = 401
     code = "unauthorized"
-    default_message = "Authentication is required."
+    default_message = N_("Authentication is required.")
 
 
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    default_message = "There is nothing here."
+    default_message = N_("There is nothing here.")
 
 
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
-    default_message = "You do not have permission to do this."
+    default_message = N_("You do not have permission to do this.")
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-    default_message = "This conflicts with the current state of the record."
+    default_message = N_("This conflicts with the current state of the record.")
 
 
 class Invalid(DomainError):
@@ -150,7 +179,7 @@ class Invalid(DomainError):
 
     status = 422
     code = "invalid"
-    default_message = "Some fields need attention."
+    default_message = N_("Some fields need attention.")
 
     @classmethod
     def on(cls, field: str, problem: str, message: str | None = None) -> Invalid:
@@ -162,7 +191,7 @@ class ReadOnlyRecord(Conflict):
     """C1.4: the record is a converted lead (or belongs to one): archived and read-only."""
 
     code = "read_only"
-    default_message = "This lead was converted: it is read-only."
+    default_message = N_("This lead was converted: it is read-only.")
 
 
 class BadRequest(DomainError):
@@ -170,7 +199,7 @@ class BadRequest(DomainError):
 
     status = 400
     code = "bad_request"
-    default_message = "The request could not be understood."
+    default_message = N_("The request could not be understood.")
 
 
 def register(app) -> None:

@@ -13,6 +13,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from .. import permissions
+from ..errors import N_, Text
 from ..extensions import db
 from ..fields import FieldSpec, custom_spec, model_specs
 from ..models import LeadStatus, User
@@ -121,13 +122,17 @@ class EditForm(FlaskForm):
     def apply_errors(self, errors: dict[str, list[str]]) -> None:
         """Put each reason next to its field ("custom.vat" -> the input cf_vat), as a sentence
         with the field's label; reasons of fields without an input go to the form's errors."""
+        from ..i18n import translate
+
         for key, reasons in errors.items():
             name = "cf_" + key.split(".", 1)[1] if key.startswith("custom.") else key
             target = self[name] if name in self else None
+            label = key.replace("_", " ").capitalize() if target is None else target.label.text
+            sentences = [translate(Text(N_("{label} {reason}."), label=label, reason=r)) for r in reasons]
             if target is None:
-                self.form_errors.extend(f"{key.replace('_', ' ').capitalize()} {r}." for r in reasons)
+                self.form_errors.extend(sentences)
             else:
-                target.errors = [*target.errors, *(f"{target.label.text} {r}." for r in reasons)]
+                target.errors = [*target.errors, *sentences]
 
     def custom_names(self) -> list[str]:
         return [f.name for f in self if f.name.startswith("cf_")]

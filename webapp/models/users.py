@@ -14,6 +14,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..extensions import db
 from .base import utcnow
 
+# The languages of the catalogues (webapp/translations), in the switcher's order: code -> its
+# own name. A user's `language` is one of these codes.
+LANGUAGES = {"en": "English", "fr": "Français"}
+
 
 class Team(db.Model):
     __tablename__ = "teams"
@@ -48,6 +52,10 @@ class User(UserMixin, db.Model):
     # Part of the login cookie's user id ("id:version"): changing it (logout, new password)
     # makes every session and remember-me cookie issued before unusable.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The profile's language ("en", "fr": i18n.LANGUAGES) and IANA time zone; None: the
+    # browser's Accept-Language and the DEFAULT_TIMEZONE setting.
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     role: Mapped[Role] = relationship(lazy="joined")
     team: Mapped[Team | None] = relationship()

@@ -48,10 +48,11 @@ def on_error(error_class, view) -> None:
 def render_domain_error(e):
     """A DomainError from any service or the conversion core: nothing is kept, the reason is shown."""
     from ..extensions import db
+    from ..i18n import translate
 
     db.session.rollback()
     if wants_json():
-        response = jsonify(e.as_dict())
+        response = jsonify(e.as_dict(translate))
         response.status_code = e.status
         if e.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
@@ -62,7 +63,8 @@ def render_domain_error(e):
     from ..htmx import is_htmx
 
     template = "errors/_error.html" if is_htmx() else "errors/error.html"
-    return render_template(template, status=e.status, message=e.message, errors=e.errors), e.status
+    errors = {k: [translate(m) for m in v] for k, v in e.errors.items()}
+    return render_template(template, status=e.status, message=translate(e.message), errors=errors), e.status
 
 
 def register(app) -> None:

@@ -3,25 +3,31 @@ and the change-password form."""
 
 from __future__ import annotations
 
+import pytz
 from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..errors import Invalid
 from ..extensions import db, limiter
-from ..forms.common import strip_filter
+from ..forms.common import EditForm, strip_filter
 from ..htmx import redirect, render
+from ..i18n import _l
 from ..models import ApiToken
+from ..models.users import LANGUAGES
 from ..security import PASSWORD_CHANGE_LIMIT
 from ..services.users import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     change_password,
     password_change_errors,
+    set_preferences,
 )
+from .errors import on_error
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -43,6 +49,22 @@ class PasswordForm(FlaskForm):
         render_kw={"autocomplete": "new-password"})
 
 
+class PreferencesForm(EditForm):
+    """Widgets only: services.users.set_preferences judges the values."""
+
+    language = SelectField(_l("Language"), validate_choice=False)
+    timezone = SelectField(_l("Time zone"), validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = [("", _l("As my browser asks")), *LANGUAGES.items()]
+        self.timezone.choices = [("", _l("Default ({zone})").format(zone=current_app.config["BABEL_DEFAULT_TIMEZONE"])),
+                                 *((z, z.replace("_", " ")) for z in pytz.common_timezones)]
+        if not self.is_submitted():
+            self.language.data = current_user.language or ""
+            self.timezone.data = current_user.timezone or ""
+
+
 PASSWORD_HINT = f"At least {MIN_PASSWORD_LENGTH} characters; not your e-mail, not a common password."
 PASSWORD_CHANGED = "Your password was changed. Your other sessions are signed out."
 TOO_MANY_PASSWORD_TRIES = "Too many wrong current passwords. Wait a few minutes and try again."
@@ -57,13 +79,13 @@ def _tokens() -> list[ApiToken]:
 def _page(form: TokenForm, status: int = 200, new_token: str | None = None):
     return render("profile/show.html", "profile/_tokens.html", status,
                   form=form, tokens=_tokens(), new_token=new_token, password_form=PasswordForm(formdata=None),
-                  password_hint=PASSWORD_HINT)
+                  password_hint=PASSWORD_HINT, preferences_form=PreferencesForm(formdata=None))
 
 
 def _password_page(form: PasswordForm, status: int):
     return render("profile/show.html", "profile/_password.html", status,
                   form=TokenForm(formdata=None), tokens=_tokens(), password_form=form,
-                  password_hint=PASSWORD_HINT)
+                  password_hint=PASSWORD_HINT, preferences_form=PreferencesForm(formdata=None))
 
 
 @bp.get("/")
@@ -142,3 +164,39 @@ def revoke_token(token_id: int):
     db.session.commit()
     flash(f"Token “{name}” revoked: scripts using it now get 401.", "success")
     return redirect(url_for("profile.show"))
+
+
+def _safe_next(target: str | None) -> str:
+    """A local path to go back to (never another site: an open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("leads.index")
+
+
+@bp.post("/language")
+@login_required
+def language():
+    """The top bar's switcher: the profile's language, then back to the page it was on."""
+    set_preferences(current_user, language=request.form.get("language", ""))
+    db.session.commit()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/preferences")
+@login_required
+def preferences():
+    """Language and time zone from the profile page ("": the browser's / the default); a
+    refused value is shown next to its field (422)."""
+    form = PreferencesForm()
+    on_error(Invalid, lambda e: _preferences_page(form, e))
+    set_preferences(current_user, language=form.language.data or "", timezone=form.timezone.data or "")
+    db.session.commit()
+    flash(_("Your preferences were saved."), "success")
+    return redirect(url_for("profile.show"))
+
+
+def _preferences_page(form: PreferencesForm, e: Invalid):
+    form.apply_errors(e.errors)
+    return render("profile/show.html", "profile/_preferences.html", 422, form=TokenForm(formdata=None),
+                  tokens=_tokens(), password_form=PasswordForm(formdata=None), password_hint=PASSWORD_HINT,
+                  preferences_form=form)

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
 
-from ..errors import Invalid, Problem
+from ..errors import N_, Invalid, Problem
 from ..models import Team, User
+from ..models.users import LANGUAGES
 from ..permissions import ROLE_KEYS
 
 MIN_PASSWORD_LENGTH = 10
@@ -25,22 +26,24 @@ MIN_PASSWORD_SCORE = 2
 # zxcvbn's cost grows with the length; its verdict does not change past this many characters.
 _ZXCVBN_MAX_CHARS = 64
 
-# The sentences, in one place (wrapped in _() with Flask-Babel later).
+# The sentences, in one place (templates of errors.Problem, translated when shown).
 PASSWORD_PROBLEMS = {
-    "password_too_short": "must be at least {min} characters long",
-    "password_too_long": "must be at most {max} characters long",
-    "password_nul": "must not contain NUL characters",
-    "password_is_email": "must not be your e-mail address",
-    "password_common": "is too common or too easy to guess: use a few unrelated words",
-    "password_unchanged": "must differ from the current password",
-    "password_wrong": "is not your current password",
-    "email_taken": "a user with e-mail {email} already exists",
-    "unknown_role": "unknown role {role}; choose one of {choices}",
+    "password_too_short": N_("must be at least {min} characters long"),
+    "password_too_long": N_("must be at most {max} characters long"),
+    "password_nul": N_("must not contain NUL characters"),
+    "password_is_email": N_("must not be your e-mail address"),
+    "password_common": N_("is too common or too easy to guess: use a few unrelated words"),
+    "password_unchanged": N_("must differ from the current password"),
+    "password_wrong": N_("is not your current password"),
+    "email_taken": N_("a user with e-mail {email} already exists"),
+    "unknown_role": N_("unknown role {role}; choose one of {choices}"),
+    "unknown_language": N_("must be one of: {choices}"),
+    "unknown_timezone": N_("is not a time zone, e.g. Europe/Paris"),
 }
 
 
 def _problem(code: str, **params) -> Problem:
-    return Problem(code, PASSWORD_PROBLEMS[code].format(**params), **params)
+    return Problem(code, PASSWORD_PROBLEMS[code], **params)
 
 
 class InvalidUser(Invalid, ValueError):
@@ -188,3 +191,28 @@ def change_password(session, user: User, current: str, new: str) -> None:
     user.set_password(new)
     end_sessions(user)
     session.flush()
+
+
+_UNSET = object()
+
+
+def set_preferences(user: User, language=_UNSET, timezone=_UNSET) -> None:
+    """Change the user's language and/or time zone ("" or None: follow the browser / the
+    DEFAULT_TIMEZONE setting). Raises InvalidUser with every refused field."""
+    import pytz
+
+    errors: dict[str, list[Problem]] = {}
+    if language is not _UNSET:
+        language = language or None
+        if language is not None and language not in LANGUAGES:
+            errors["language"] = [_problem("unknown_language", choices=", ".join(LANGUAGES))]
+    if timezone is not _UNSET:
+        timezone = timezone or None
+        if timezone is not None and timezone not in pytz.all_timezones_set:
+            errors["timezone"] = [_problem("unknown_timezone")]
+    if errors:
+        raise InvalidUser(errors)
+    if language is not _UNSET:
+        user.language = language
+    if timezone is not _UNSET:
+        user.timezone = timezone
