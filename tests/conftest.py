@@ -80,13 +80,15 @@ def client(app):
 
 
 class FreshUserClient(FlaskClient):
-    """The fixture keeps one app context open for the whole test, so Flask-Login's cached
-    user (g._login_user) would survive from one request to the next: forget it each time."""
+    """The fixture keeps one app context open for the whole test, so what a request caches in
+    `g` would survive to the next one: Flask-Login's user (g._login_user), the API's token
+    owner (g.api_user) and Flask-Babel's locale and time zone. Forget them each time."""
 
     def open(self, *args, **kwargs):
         from flask import g
 
-        g.pop("_login_user", None)
+        for key in ("_login_user", "api_user", "_flask_babel"):
+            g.pop(key, None)
         return super().open(*args, **kwargs)
 
 
@@ -130,7 +132,8 @@ def login(client, user: User | None) -> None:
     # current user (g._login_user) must go, or a second sign-in in one test is ignored.
     from flask import g
 
-    g.pop("_login_user", None)
+    for key in ("_login_user", "api_user", "_flask_babel"):
+        g.pop(key, None)
     with client.session_transaction() as session:
         session.clear()
         if user is not None:

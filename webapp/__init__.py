@@ -17,6 +17,7 @@ NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR_FILES = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "Sortable.min.js": "sortablejs/Sortable.min.js",
+    "chart.umd.js": "chart.js/dist/chart.umd.js",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import permissions
-from .errors import Invalid, Problem
+from .errors import N_, Invalid, Problem, Text
 from .fields import ID_SPEC, FieldError, FieldSpec, custom_spec, model_specs
 from .models import (
     PARENT_TYPES,
@@ -39,6 +39,21 @@ from .models import (
 
 READ_ONLY = ("id", "created_at", "updated_at")
 NOTE_MAX = 10_000
+
+# The kinds of record as a person reads them inside a sentence ("This {kind} ..."): each is a
+# msgid, so a sentence's `kind` param (a Text, see noun()) is translated with the sentence.
+NOUNS = {
+    "lead": N_("lead"), "account": N_("account"), "contact": N_("contact"), "deal": N_("deal"),
+    "task": N_("task"), "note": N_("note"), "attachment": N_("attachment"), "file": N_("file"),
+    "campaign": N_("campaign"), "pipeline": N_("pipeline"), "team": N_("team"), "user": N_("user"),
+    "conversion": N_("conversion"), "product": N_("product"),
+}
+
+
+def noun(name: str) -> str:
+    """The kind `name` ("account") as a Text the reader's language translates ("compte"); an
+    unknown name stays as it is."""
+    return Text(NOUNS[name]) if name in NOUNS else name
 
 
 @dataclass(frozen=True)
@@ -311,7 +326,7 @@ def _check_ref(session, actor, f: Field, ident: int, current) -> None:
     obj = session.get(f.ref, ident)
     # A record the caller may not see is answered like a missing one: no leak of its existence.
     if obj is None or (f.ref in RECORD_MODELS.values() and not permissions.can_view(session, actor, obj)):
-        raise FieldError("no_record", kind=f.ref.__name__.lower(), id=ident)
+        raise FieldError("no_record", kind=noun(f.ref.__name__.lower()), id=ident)
 
 
 def check_custom(defs: dict[str, CustomField], raw, create: bool, errors: dict,

@@ -35,6 +35,16 @@ class Text(str):
         self.params = params
         return self
 
+    def to_json(self) -> dict:
+        """What a stored sentence keeps (a timeline event's data): template and params."""
+        return {"t": self.template,
+                "p": {k: v.to_json() if isinstance(v, Text) else v if isinstance(v, (int, float, str)) or v is None
+                      else str(v) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Text:
+        return cls(data["t"], **{k: cls.from_json(v) if isinstance(v, dict) else v for k, v in data["p"].items()})
+
     def translate(self, gettext) -> str:
         """This sentence through `gettext` (a catalogue lookup of the template)."""
         params = {k: v.translate(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
@@ -184,7 +194,7 @@ class Invalid(DomainError):
     @classmethod
     def on(cls, field: str, problem: str, message: str | None = None) -> Invalid:
         """One field's problem (a Problem or a sentence)."""
-        return cls(message or str(problem), {field: [problem]})
+        return cls(message or problem, {field: [problem]})
 
 
 class ReadOnlyRecord(Conflict):

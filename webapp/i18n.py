@@ -11,6 +11,7 @@ Catalogues: webapp/translations/<lang>/LC_MESSAGES/messages.po, extracted with
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -68,31 +69,21 @@ def current_locale() -> str:
 
 
 def parse_locale_decimal(raw: str) -> str:
-    """A number typed in the current locale ("12 000,5" in French) as a plain "12000.5".
-
-    A point is always accepted as the decimal separator too ("12.5" in French); anything
-    Babel cannot read is returned unchanged for the field layer to refuse with its reason.
-    """
-    text = raw.strip().replace("\u202f", " ").replace("\xa0", " ")
-    if not text or not has_request_context():
+    """A number typed the current locale's way as a plain "12000.5": "12,5" and "12 000,50"
+    in French, "12,000.50" in English. A point is always a decimal separator ("12.5" in French
+    too). Anything else comes back unchanged, for the field layer to refuse with its reason
+    ("12,5" in English is ambiguous: refused)."""
+    locale = get_locale() if has_request_context() else None
+    if locale is None or not raw.strip():
         return raw
-    locale = get_locale()
-    if locale is None:
+    decimal_signs = {babel_numbers.get_decimal_symbol(locale), "."}
+    groups = {babel_numbers.get_group_symbol(locale), " ", "\xa0", "\u202f"} - decimal_signs
+    group, point = "".join(map(re.escape, sorted(groups))), "".join(map(re.escape, sorted(decimal_signs)))
+    match = re.fullmatch(rf"([+-]?)(\d{{1,3}}(?:[{group}]\d{{3}})+|\d+)(?:[{point}](\d+))?", raw.strip())
+    if match is None:
         return raw
-    decimal_sign = babel_numbers.get_decimal_symbol(locale)
-    if decimal_sign == "." or "," not in text:
-        return text.replace(" ", "") if _plain_number(text.replace(" ", "")) else raw
-    group = babel_numbers.get_group_symbol(locale).replace("\u202f", " ").replace("\xa0", " ")
-    candidate = text.replace(group, "").replace(" ", "")
-    if candidate.count(decimal_sign) == 1 and "." not in candidate:
-        candidate = candidate.replace(decimal_sign, ".")
-    return candidate if _plain_number(candidate) else raw
-
-
-def _plain_number(text: str) -> bool:
-    digits = text.lstrip("+-")
-    whole, _, fraction = digits.partition(".")
-    return bool(whole or fraction) and (whole + fraction).isdigit()
+    sign, whole, fraction = match.groups()
+    return sign + re.sub(rf"[{group}]", "", whole) + (f".{fraction}" if fraction else "")
 
 
 # --- template filters -----------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from .errors import N_
 from .extensions import db
 from .services import keys
 
@@ -32,7 +33,8 @@ NAME = "leadway"
 STALE_SECONDS = 30
 # kind -> runner(session, job_id, chunk_size=None, pause=0.0, should_stop=...)
 RUNNERS = {keys.KIND: keys.run_job}
-QUEUE_DOWN = "The queue could not be reached: {error}"
+# Job.error when the queue is down: stored formatted, in English (the template is a msgid).
+QUEUE_DOWN = N_("The queue could not be reached: {error}")
 
 
 def huey_for(app: Flask):

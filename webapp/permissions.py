@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import event, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from .errors import N_, Text
 from .models import RECORD_MODELS, Lead, Note, Role, Task, User
 
 ENTITY_PERMS = ("lead", "account", "contact", "deal", "task", "note", "attachment")
@@ -19,19 +20,20 @@ ALL_PERMISSIONS = sorted(
     + [f"{e}.edit" for e in ENTITY_PERMS]
     + ["record.delete", "record.read_all", "lead.convert", "conversion.revert", "admin"]
 )
-PERMISSION_LABELS = {"lead.convert": "Convert leads", "admin": "Administration"}
+PERMISSION_LABELS = {"lead.convert": N_("Convert leads"), "admin": N_("Administration")}
 
 BUILTIN_ROLES = {
-    "admin": ("Administrator", "all", ALL_PERMISSIONS),
-    "manager": ("Manager", "team", [p for p in ALL_PERMISSIONS if p != "admin"]),
+    # The labels are stored as they are here (English); pages show them with |t.
+    "admin": (N_("Administrator"), "all", ALL_PERMISSIONS),
+    "manager": (N_("Manager"), "team", [p for p in ALL_PERMISSIONS if p != "admin"]),
     "sales": (
-        "Sales",
+        N_("Sales"),
         "own",
         [f"{e}.create" for e in ENTITY_PERMS]
         + [f"{e}.edit" for e in ENTITY_PERMS]
         + ["lead.convert", "conversion.revert", "record.read_all"],
     ),
-    "viewer": ("Viewer", "all", ["record.read_all"]),
+    "viewer": (N_("Viewer"), "all", ["record.read_all"]),
 }
 ROLE_KEYS = tuple(BUILTIN_ROLES)
 
@@ -239,9 +241,9 @@ def may_convert_lead(session, user: User | None, lead: Lead) -> tuple[bool, str 
     """C7.1/C7.2: (allowed, reason). Only leads the user may edit, with "Convert leads"."""
     user = _real(user)
     if not can_convert(user):
-        return False, "Your role lacks the “Convert leads” permission."
+        return False, Text("Your role lacks the “Convert leads” permission.")
     if not can_edit(session, user, lead):
-        return False, "You may only convert leads you can edit."
+        return False, Text("You may only convert leads you can edit.")
     return True, None
 
 

@@ -20,6 +20,7 @@ from faker import Faker
 from sqlalchemy import func, select
 
 # The key set_custom stores, so that demo values are found like typed ones (C4.1 a/b).
+from .errors import N_
 from .fields import custom_spec
 from .models import (
     Account,
@@ -66,7 +67,8 @@ CURRENCY = {"fr_FR": "EUR", "en_US": "USD"}
 TLD = {"fr_FR": "fr", "en_US": "com"}
 INDUSTRIES = ("Software", "Manufacturing", "Retail", "Healthcare", "Finance", "Logistics",
               "Energy", "Education", "Hospitality", "Construction")
-SOURCES = ("Web form", "Trade show", "Referral", "Cold call", "Partner", "Advertisement", "Webinar")
+SOURCES = (N_("Web form"), N_("Trade show"), N_("Referral"), N_("Cold call"), N_("Partner"), N_("Advertisement"),
+           N_("Webinar"))
 RATINGS = ("Hot", "Warm", "Cold")
 TITLES = ("CEO", "CTO", "Head of Sales", "Purchasing Manager", "Directrice commerciale",
           "Responsable achats", "Office Manager", "IT Director", "Chef de projet", "CFO")

@@ -269,7 +269,7 @@ def test_c8_7_preview_shows_created_records_and_moves(as_user, lead):
     assert response.status_code == 200 and "<html" not in html
     assert html.count("Will create") == 3  # account, contact, deal; no task
     # Values for people: money with its currency and thousands separator, dates in words (C8.7).
-    assert "Qualification" in html and "€1,250.00" in html and "31 Dec 2026" in html
+    assert "Qualification" in html and "€1,250.00" in html and "Dec 31, 2026" in html
     assert "1250.00" not in html and "2026-12-31" not in html
     # Each value says which record it belongs to ("Name" twice was ambiguous).
     assert "Company name" in html and "Deal name" in html and "<dt>Name</dt>" not in html
@@ -678,7 +678,7 @@ def test_c1_5_record_of_a_conversion_with_deal_and_notes(as_user, lead, db):
     assert response.status_code == 200
     assert "moved from the lead to the deal" in html and "copied to the account" in html
     assert f'href="/deals/{conversion.deal_id}"' in html
-    assert "€1,250.00" in html and "31 Dec 2026" in html and "15 Dec 2026" in html
+    assert "€1,250.00" in html and "Dec 31, 2026" in html and "Dec 15, 2026" in html
     fragment = client.get(f"/conversions/{conversion.id}", headers=HX)
     assert fragment.status_code == 200
 

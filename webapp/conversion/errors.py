@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from ..errors import N_, Conflict, DomainError, Forbidden, Invalid, NotFound
 
 # The base every conversion refusal shares (a DomainError: status, code, message, errors).
 ConversionError = DomainError
@@ -26,7 +26,7 @@ class AlreadyConverted(Conflict):
     """C1.4: the lead was converted already (carries the existing conversion_id)."""
 
     code = "already_converted"
-    default_message = "This lead has already been converted."
+    default_message = N_("This lead has already been converted.")
 
     def __init__(self, message: str | None = None, errors=None, code=None,
                  conversion_id: int | None = None):
@@ -52,7 +52,7 @@ class MissingRequired(Invalid):
 class InvalidOptions(Invalid):
     """C7.5: malformed or invalid options, per field: {"deal.amount": ["must be a number"]}."""
 
-    default_message = "Some options are not valid."
+    default_message = N_("Some options are not valid.")
 
 
 class RecordNotFound(NotFound):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, insert, select, update
 
+from ..errors import Text
 from ..models import (
     Account,
     Contact,
@@ -86,8 +87,8 @@ def apply(session, actor, lead_id: int, options: ConversionOptions | None = None
         existing = session.scalar(_BY_KEY, {"actor": actor.id, "key": idempotency_key})
         if existing is not None:
             if existing.request_hash != run.request_hash:
-                raise IdempotencyConflict("This Idempotency-Key was already used with another request.",
-                                          {"idempotency_key": ["was used with another request"]})
+                raise IdempotencyConflict(Text("This Idempotency-Key was already used with another request."),
+                                          {"idempotency_key": [Text("was used with another request")]})
             return existing  # a replay: nothing more is written
     for step in STEPS:
         step(run)
@@ -101,8 +102,8 @@ def _check_key(key) -> None:
     if key is None:
         return
     if not isinstance(key, str) or not 1 <= len(key) <= 255 or text_problem(key):
-        raise InvalidOptions("The idempotency key must be 1 to 255 characters of text.",
-                             {"idempotency_key": ["must be 1 to 255 characters of text"]})
+        raise InvalidOptions(Text("The idempotency key must be 1 to 255 characters of text."),
+                             {"idempotency_key": [Text("must be 1 to 255 characters of text")]})
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -225,8 +226,8 @@ def record(run: Run) -> None:
         s.flush()
     except Exception as e:  # the unique (created_by, idempotency_key): a concurrent twin won
         if run.idempotency_key and "idempot" in str(e).lower():
-            raise IdempotencyConflict("A request with this Idempotency-Key is being processed; retry later.",
-                                      {"idempotency_key": ["is already in use"]}) from e
+            raise IdempotencyConflict(Text("A request with this Idempotency-Key is being processed; retry later."),
+                                      {"idempotency_key": [Text("is already in use")]}) from e
         raise
     run.conversion = conversion
 
@@ -235,16 +236,18 @@ def record(run: Run) -> None:
     links = [{"type": e, "id": r.id, "label": actions[e].label or _label(r)}
              for e, r in produced.items() if r is not None]
     events = _Events()  # models.record_event builds each event; one statement inserts them all
-    record_event(events, "lead", lead.id, "converted", f"Converted by {actor_name}", run.actor.id,
+    record_event(events, "lead", lead.id, "converted", Text("Converted by {name}", name=actor_name), run.actor.id,
                  {"links": links, "conversion_id": conversion.id})
     for entity, rec in produced.items():
         if rec is None or entity == "task":
             continue
         if actions[entity].action == "created":
-            record_event(events, entity, rec.id, "created_from_lead", f"Created from lead {lead.display_name}",
+            record_event(events, entity, rec.id, "created_from_lead",
+                         Text("Created from lead {lead}", lead=lead.display_name),
                          run.actor.id, {"links": [lead_link], "conversion_id": conversion.id})
         else:
-            record_event(events, entity, rec.id, "lead_merged", f"Lead {lead.display_name} merged into this",
+            record_event(events, entity, rec.id, "lead_merged",
+                         Text("Lead {lead} merged into this", lead=lead.display_name),
                          run.actor.id, {"links": [lead_link], "conversion_id": conversion.id,
                                         "fields": sorted(run.fields_written.get(entity, {}))})
     events.insert(s)

@@ -7,6 +7,8 @@ from functools import cache
 
 from sqlalchemy import select
 
+from ..entities import noun
+from ..errors import N_, Problem, Text
 from ..fields import FieldSpec, column_spec, custom_spec
 from ..models import Account, Contact, CustomField, Deal, Lead, Setting
 
@@ -44,6 +46,8 @@ TEXTLIKE = ("text", "email", "phone", "url")
 # Built once: every plan reads the definitions and the stored mapping.
 _DEFINITIONS = select(CustomField).order_by(CustomField.position, CustomField.id)
 _MAPPING = select(Setting.value).where(Setting.key == SETTING_KEY)
+# C3.2: why a date / checkbox maps only to its own kind (one sentence each, for translation).
+_SAME_KIND_ONLY = {"date": N_("a date maps only to a date"), "checkbox": N_("a checkbox maps only to a checkbox")}
 
 
 def custom_definitions(session) -> dict[str, dict[str, CustomField]]:
@@ -89,30 +93,31 @@ def target_fields(session, entity: str) -> dict[str, FieldSpec]:
 def incompatibility(src: FieldSpec, tgt: FieldSpec) -> str | None:
     """Why `src` may not be mapped to `tgt` (C3.2), or None when the pair is allowed."""
     if src.kind.startswith("lookup:") or tgt.kind.startswith("lookup:"):
-        return None if src.kind == tgt.kind else "a lookup maps only to a lookup of the same entity"
+        return None if src.kind == tgt.kind else Text("a lookup maps only to a lookup of the same entity")
     if src.kind == "picklist":
         if tgt.kind != "picklist":
-            return "a picklist maps only to a picklist"
+            return Text("a picklist maps only to a picklist")
         lacking = [o for o in src.options if o not in tgt.options]
         if lacking:
-            return "the target picklist lacks the values: " + ", ".join(lacking)
+            return Text("the target picklist lacks the values: {values}", values=", ".join(lacking))
         return None
     if src.kind == "number":
-        return None if tgt.kind in ("number", "decimal") else "a number maps only to a number"
+        return None if tgt.kind in ("number", "decimal") else Text("a number maps only to a number")
     if src.kind == "decimal":
-        return None if tgt.kind == "decimal" else "a decimal number maps only to a decimal field"
+        return None if tgt.kind == "decimal" else Text("a decimal number maps only to a decimal field")
     if src.kind in ("date", "checkbox"):
-        return None if tgt.kind == src.kind else f"a {src.kind} maps only to a {src.kind}"
+        return None if tgt.kind == src.kind else Text(_SAME_KIND_ONLY[src.kind])
     if src.kind == "textarea":
         if tgt.kind != "textarea":
-            return "a long text maps only to a long text"
+            return Text("a long text maps only to a long text")
     elif src.kind in TEXTLIKE:
         if tgt.kind not in ("text", "textarea", src.kind):
-            return f"a {src.kind} field maps only to a text or {src.kind} field"
+            return Text("a {kind} field maps only to a text or {kind} field", kind=src.kind)
     else:
-        return f"fields of type {src.kind} cannot be mapped"
+        return Text("fields of type {kind} cannot be mapped", kind=src.kind)
     if (tgt.length or 0) < (src.length or 0):
-        return f"the target holds {tgt.length} characters, the lead field up to {src.length}"
+        return Text("the target holds {target} characters, the lead field up to {source}",
+                    target=tgt.length, source=src.length)
     return None
 
 
@@ -128,28 +133,31 @@ def check_mapping(session, mapping, defs: dict | None = None) -> list[dict]:
     """Problems of a mapping: [{"entity", "source", "target", "reason"}]; empty when it is valid."""
     defs = defs if defs is not None else custom_definitions(session)
     if not isinstance(mapping, dict):
-        return [{"entity": None, "source": None, "target": None, "reason": "must be an object"}]
+        return [{"entity": None, "source": None, "target": None, "reason": Problem("not_object")}]
     problems = []
     sources = field_specs("lead", defs, source=True)
     for entity, pairs in mapping.items():
         if entity not in TARGET_ENTITIES:
             problems.append({"entity": entity, "source": None, "target": None,
-                             "reason": "is not account, contact or deal"})
+                             "reason": Text("is not account, contact or deal")})
             continue
         if not isinstance(pairs, dict):
             problems.append({"entity": entity, "source": None, "target": None,
-                             "reason": "must be an object of lead field to field"})
+                             "reason": Text("must be an object of lead field to field")})
             continue
         targets = field_specs(entity, defs, source=False)
         used: dict[str, str] = {}
         for src, tgt in pairs.items():
             problem = {"entity": entity, "source": src, "target": tgt}
             if src not in sources:
-                problems.append({**problem, "reason": f"{src} is not a lead field that can be mapped"})
+                problems.append({**problem, "reason": Text("{field} is not a lead field that can be mapped",
+                                                           field=src)})
             elif not isinstance(tgt, str) or tgt not in targets:
-                problems.append({**problem, "reason": f"{tgt} is not a {entity} field that can be mapped to"})
+                problems.append({**problem, "reason": Text("{field} is not a {entity} field that can be mapped to",
+                                                           field=tgt, entity=noun(entity))})
             elif tgt in used:
-                problems.append({**problem, "reason": f"{tgt} is already mapped from {used[tgt]}"})
+                problems.append({**problem, "reason": Text("{field} is already mapped from {source}",
+                                                           field=tgt, source=used[tgt])})
             else:
                 reason = incompatibility(sources[src], targets[tgt])
                 if reason:
@@ -163,7 +171,8 @@ def effective_mapping(session, mapping: dict, defs: dict) -> tuple[dict[str, dic
     carry-over lead custom fields added towards same-key custom fields (C3.3)."""
     problems = check_mapping(session, mapping, defs)
     bad = {(p["entity"], p["source"]) for p in problems}
-    warnings = [f"The mapping {p['source']} → {p['entity']}.{p['target']} is not applied: {p['reason']}."
+    warnings = [Text("The mapping {source} → {entity}.{target} is not applied: {reason}.",
+                     source=p["source"], entity=p["entity"], target=p["target"], reason=p["reason"])
                 for p in problems]
     result: dict[str, dict[str, str]] = {}
     for entity in TARGET_ENTITIES:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from ..errors import Problem
+from ..errors import Problem, Text
 from ..fields import ID_SPEC, FieldError, model_specs
 from ..models import Deal, Task
 from ..normalize import text_problem
@@ -159,12 +159,12 @@ class _Parser:
 
     def options(self, data) -> ConversionOptions:
         if not isinstance(data, dict):
-            raise InvalidOptions("The request body must be a JSON object.", {"body": ["must be an object"]})
+            raise InvalidOptions(Text("The request body must be a JSON object."), {"body": [Problem("not_object")]})
         known = {"lead_id", "lead", "account", "contact", "deal", "task", "attachments_to", "activities_to",
                  "tags_to", "owner_id", "dry_run", "interactive"}
         for key in data:
             if key not in known:
-                self.err(str(key), "is not a conversion option")
+                self.err(str(key), Text("is not a conversion option"))
         opts = ConversionOptions(
             account=self.entity(data.get("account"), "account"),
             contact=self.entity(data.get("contact"), "contact"),
@@ -179,7 +179,7 @@ class _Parser:
             interactive=self.boolean(data.get("interactive", False), "interactive"),
         )
         if opts.account.action == "none" and opts.contact.action == "none":
-            self.err("contact.action", "an account or a contact must be created or linked (C1.1)")
+            self.err("contact.action", Text("an account or a contact must be created or linked (C1.1)"))
         opts.errors = self.errors
         return opts
 
@@ -188,11 +188,11 @@ class _Parser:
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.err(key, "must be an object or null")
+            self.err(key, Text("must be an object or null"))
             return None
         for k in value:
             if k not in allowed:
-                self.err(f"{key}.{k}", "is not a known option")
+                self.err(f"{key}.{k}", Problem("unknown_option"))
         return value
 
     def entity(self, value, key: str) -> EntityChoice:
@@ -202,13 +202,13 @@ class _Parser:
             return EntityChoice()
         action = value.get("action", "auto")
         if action not in ACTIONS:
-            self.err(f"{key}.action", "must be one of: " + ", ".join(ACTIONS))
+            self.err(f"{key}.action", Problem("not_choice", choices=", ".join(ACTIONS)))
             action = "auto"
         rid = self.int_id(value.get("id"), f"{key}.id")
         if action == "link" and value.get("id") is None:
-            self.err(f"{key}.id", "is required to link to an existing record")
+            self.err(f"{key}.id", Text("is required to link to an existing record"))
         if rid is not None and action != "link":
-            self.err(f"{key}.id", 'is only used with action "link"')
+            self.err(f"{key}.id", Text('is only used with action "link"'))
         return EntityChoice(action=action, id=rid,
                             parent_id=self.int_id(value.get("parent_id"), f"{key}.parent_id"),
                             fields=self.fields(value.get("fields"), key))
@@ -294,7 +294,7 @@ class _Parser:
         if value is None:
             return default
         if value not in allowed:
-            self.err(key, "must be one of: " + ", ".join(allowed))
+            self.err(key, Problem("not_choice", choices=", ".join(allowed)))
             return default
         return value
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import Problem, Text
 from ..models import Lead
 from .errors import DuplicatesHidden, MissingRequired
 from .options import ConversionOptions
@@ -74,7 +75,8 @@ class ConversionPlan:
 
     def errors(self) -> dict[str, list[str]]:
         """The missing required fields as form errors: {"contact.last_name": ["is required"]}."""
-        return {f"{entity}.{name}": ["is required"] for entity, names in self.missing.items() for name in names}
+        return {f"{entity}.{name}": [Problem("required")] for entity, names in self.missing.items()
+                for name in names}
 
     def check(self) -> None:
         """Raise what forbids applying this plan: DuplicatesHidden (C4.8), MissingRequired (C7.4)."""
@@ -82,7 +84,8 @@ class ConversionPlan:
             raise self.blocked
         if self.missing:
             names = ", ".join(self.errors())
-            raise MissingRequired(f"Fill the required fields before converting: {names}.", self.errors())
+            raise MissingRequired(Text("Fill the required fields before converting: {fields}.", fields=names),
+                                  self.errors())
 
     def fields_written(self) -> dict:
         """Values written on existing records: merged ones' empty fields (C3.5), the lead's (C7.4)."""

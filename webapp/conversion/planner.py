@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, literal, select, union_all
 from sqlalchemy.orm.util import identity_key
 
 from .. import permissions
+from ..errors import Text
 from ..fields import INT_MAX
 from ..models import Address, Attachment, CampaignMember, Lead, LineItem, Note, Tagging, Task
 from ..services.custom_values import get_custom
@@ -95,7 +96,7 @@ def plan(session, actor, lead_id: int, options: ConversionOptions | None = None,
         raise result.blocked
     warn_lead_source(p, contact, deal)
     if "account" in options.tags_to and account.action == "none" and result.moves.get("tags", 0):
-        p.warnings.append("No account is created or found: the tags go to the contact (C6.5).")
+        p.warnings.append(Text("No account is created or found: the tags go to the contact (C6.5)."))
     result.warnings = p.warnings
     return result
 
@@ -109,7 +110,7 @@ def load_lead(p: Planning, lead_id) -> Lead:
         lead = (p.session.identity_map.get(identity_key(Lead, lead_id))
                 or p.session.scalars(_LEAD, {"id": lead_id}).first())
     if lead is None or not permissions.can_view(p.session, p.actor, lead):
-        raise RecordNotFound("This lead does not exist.", {"lead_id": ["no such lead"]})
+        raise RecordNotFound(Text("This lead does not exist."), {"lead_id": [Text("no such lead")]})
     check_may_convert(p.session, p.actor, lead)
     return lead
 
@@ -131,8 +132,8 @@ def warn_lead_source(p: Planning, contact: EntityPlan, deal: EntityPlan) -> None
         for e in (contact, deal)
     ) or "lead_source" in (p.mapping.get("account") or {})
     if not kept:
-        p.warnings.append(f"The lead source “{p.source.lead_source}” is not mapped to the records "
-                          "this conversion produces: it will only stay on the converted lead.")
+        p.warnings.append(Text("The lead source “{source}” is not mapped to the records this conversion "
+                               "produces: it will only stay on the converted lead.", source=p.source.lead_source))
 
 
 _LEAD = select(Lead).where(Lead.id == bindparam("id"))

@@ -5,18 +5,26 @@ empty (C7.4), which the plan lists for the modal instead of refusing."""
 from __future__ import annotations
 
 from .. import permissions
+from ..errors import N_, Text
 from .errors import AlreadyConverted, ConversionDenied
 from .mapping import is_empty
 from .plan import EntityPlan, Planning
 
 # The standard fields each created record must have (custom required ones come from their definitions).
 REQUIRED = {"account": ("name",), "contact": ("last_name",), "deal": ("name", "stage"), "task": ("subject",)}
+# C7.1: the refusal when the role may not create a record the conversion needs, per entity.
+CANNOT_CREATE = {
+    "account": N_("Your role may not create accounts, which this conversion needs."),
+    "contact": N_("Your role may not create contacts, which this conversion needs."),
+    "deal": N_("Your role may not create deals, which this conversion needs."),
+    "task": N_("Your role may not create tasks, which this conversion needs."),
+}
 
 
 def check_may_convert(session, actor, lead) -> None:
     """C7.1 / C7.2 / C1.4: "Convert leads", a lead not converted yet, and one the actor may edit."""
     if not permissions.can_convert(actor):
-        message = "Your role lacks the “Convert leads” permission."
+        message = Text("Your role lacks the “Convert leads” permission.")
         raise ConversionDenied(message, {"lead": [message]})
     if lead.converted:
         raise AlreadyConverted(conversion_id=lead.conversion_id)
@@ -29,7 +37,7 @@ def check_rights(actor, *plans: EntityPlan) -> None:
     """C7.1: the create permission of every entity the conversion creates."""
     for p in plans:
         if p.action == "created" and not permissions.can_create(actor, p.entity):
-            message = f"Your role may not create {p.entity}s, which this conversion needs."
+            message = Text(CANNOT_CREATE[p.entity])
             raise ConversionDenied(message, {p.entity: [message]})
 
 

@@ -11,12 +11,28 @@ import hashlib
 from sqlalchemy import text
 
 from .. import permissions
+from ..errors import N_, Text
 from ..models import Account, Contact
 from ..normalize import norm_company, norm_email, norm_name
 from .errors import DuplicatesHidden, RecordNotFound
 from .mapping import is_empty
 from .matching import LIMIT, Match, Matcher, Matches
 from .plan import EntityPlan, Planning, label_of
+
+# The sentences of a refusal, per entity (a template each: translated when shown).
+NO_SUCH = {
+    "account": (N_("This account does not exist."), N_("no such account")),
+    "contact": (N_("This contact does not exist."), N_("no such contact")),
+}
+# C4.8, by the kinds of the hidden duplicates; {names}: who may convert the lead instead.
+HIDDEN = {
+    ("accounts",): N_("This lead matches existing accounts you are not allowed to see, so converting it would "
+                      "create duplicates. Ask {names} to convert it."),
+    ("contacts",): N_("This lead matches existing contacts you are not allowed to see, so converting it would "
+                      "create duplicates. Ask {names} to convert it."),
+    ("accounts", "contacts"): N_("This lead matches existing accounts and contacts you are not allowed to see, "
+                                 "so converting it would create duplicates. Ask {names} to convert it."),
+}
 
 
 # --- serialising concurrent conversions on their match keys -----------------------------------
@@ -94,7 +110,7 @@ def resolve(p: Planning) -> tuple[EntityPlan, EntityPlan, Matches]:
     if contact.action == "none" and want_contact and opts.contact.action in ("auto", "create"):
         contact.action = "created"
     if account.action == "none" and contact.action == "none" and "contact.action" not in p.errors:
-        p.err("contact.action", "an account or a contact must be created or linked")
+        p.err("contact.action", Text("an account or a contact must be created or linked"))
     return account, contact, matches
 
 
@@ -163,7 +179,8 @@ def first_visible(p: Planning, plan: EntityPlan, ms: list[Match]) -> bool:
 def linked_record(p: Planning, model, record_id: int, entity: str):
     record = p.session.get(model, record_id)
     if record is None or not permissions.can_view(p.session, p.actor, record):
-        raise RecordNotFound(f"This {entity} does not exist.", {f"{entity}.id": [f"no such {entity}"]})
+        message, reason = NO_SUCH[entity]
+        raise RecordNotFound(Text(message), {f"{entity}.id": [Text(reason)]})
     return record
 
 
@@ -185,9 +202,8 @@ def hidden_duplicates(p: Planning, matches: Matches, account: EntityPlan, contac
     people = [u for u in permissions.who_can_edit(p.session, p.lead)
               if u.id != p.actor.id and permissions.can_convert(u)
               and all(permissions.can_view(p.session, u, m.record) for m in hidden)]
-    names = ", ".join(u.display_name for u in people) or "an administrator"
-    kinds = " and ".join(sorted({m.record.__class__.__name__.lower() + "s" for m in hidden}))
+    names = ", ".join(u.display_name for u in people) or Text("an administrator")
+    kinds = tuple(sorted({m.record.__class__.__name__.lower() + "s" for m in hidden}))
     return DuplicatesHidden(
-        f"This lead matches existing {kinds} you are not allowed to see, so converting it would "
-        f"create duplicates. Ask {names} to convert it.",
-        {"lead": ["matches records you may not see"]}, who=people)
+        Text(HIDDEN[kinds], names=names),
+        {"lead": [Text("matches records you may not see")]}, who=people)

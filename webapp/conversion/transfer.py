@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, or_, select
 
+from ..entities import noun
+from ..errors import Text
 from ..models import Address, Attachment, CampaignMember, LineItem, Note, Tag, Tagging, Task
 
 
@@ -71,19 +73,21 @@ def address_place(present: set[str], writable: set[str]) -> str | None:
 def destinations(present: set[str], writable: set[str], options) -> dict[str, list[str]]:
     """Where each kind of related record goes (C6), in words for the preview:
     {"notes": ["deal", "account (copy)"], "activities": ["contact", "deal (open ones)"], ...};
-    an empty list means it stays on the lead."""
+    an empty list means it stays on the lead. Each word is a Text (the English; translated
+    when shown with |t / i18n.translate)."""
     notes, copies = note_places(present)
     attachments = first_of(FALLBACKS[options.attachments_to], present)
     activities = first_of(FALLBACKS[options.activities_to], present)
     addresses = address_place(present, writable)
     return {
-        "notes": [notes, *(f"{e} (copy)" for e in copies)] if notes else [],
-        "attachments": [attachments] if attachments else [],
-        "activities": [activities, *(["deal (open ones)"] if "deal" in present else [])] if activities else [],
-        "campaigns": [activities] if activities else [],
-        "tags": tag_places(present, writable, options.tags_to),
-        "line_items": ["deal"] if "deal" in present else [],
-        "addresses": [addresses] if addresses else [],
+        "notes": [noun(notes), *(Text("{entity} (copy)", entity=noun(e)) for e in copies)] if notes else [],
+        "attachments": [noun(attachments)] if attachments else [],
+        "activities": ([noun(activities), *([Text("deal (open ones)")] if "deal" in present else [])]
+                       if activities else []),
+        "campaigns": [noun(activities)] if activities else [],
+        "tags": [noun(e) for e in tag_places(present, writable, options.tags_to)],
+        "line_items": [noun("deal")] if "deal" in present else [],
+        "addresses": [noun(addresses)] if addresses else [],
     }
 
 

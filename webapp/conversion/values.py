@@ -9,6 +9,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import bindparam, select
 
 from .. import permissions
+from ..entities import noun
+from ..errors import Problem, Text
 from ..fields import FieldError
 from ..models import Account, Campaign, CurrencyRate, Pipeline, Stage, User
 from ..normalize import norm_company, norm_email, norm_name
@@ -40,7 +42,7 @@ def validate_fields(p: Planning, entity: str, fields: dict) -> dict:
             continue
         spec = specs.get(key)
         if spec is None:
-            p.err(f"{entity}.{key}", f"is not a {entity} field that can be set here")
+            p.err(f"{entity}.{key}", Text("is not a {entity} field that can be set here", entity=noun(entity)))
             continue
         try:
             typed[key] = spec.parse(raw, strict=p.options.strict)
@@ -66,7 +68,7 @@ def user_id(p: Planning, uid: int | None, key: str) -> int | None:
         p.users[uid] = p.session.get(User, uid)
     user = p.users[uid]
     if user is None or not user.active:
-        p.err(key, "no such active user")
+        p.err(key, Text("no such active user"))
         return None
     return user.id
 
@@ -99,9 +101,9 @@ def fill_account(p: Planning, account: EntityPlan) -> None:
     if opts.account.parent_id is not None:
         parent = p.session.get(Account, opts.account.parent_id)
         if parent is None or not permissions.can_view(p.session, p.actor, parent):
-            p.err("account.parent_id", "no such account")
+            p.err("account.parent_id", Text("no such account"))
         elif account.record is not None and parent.id == account.record.id:
-            p.err("account.parent_id", "an account cannot be its own parent")
+            p.err("account.parent_id", Problem("own_parent"))
         else:
             values["parent_id"] = parent.id
     values.update(p.overrides["account"])
@@ -148,15 +150,15 @@ def plan_deal(p: Planning) -> EntityPlan:
     pipeline = pipeline_and_stages(s, d.pipeline_id)
     if pipeline is None:
         if d.pipeline_id:
-            p.err("deal.pipeline_id", "no such pipeline")
+            p.err("deal.pipeline_id", Text("no such pipeline"))
     else:
         pipeline_id, pipeline_name, stages = pipeline
         values["pipeline_id"] = pipeline_id
         stage = d.stage
         if stage and stages and stage not in stages:
             # C5.2: a stage that is not in the pipeline falls back to its first stage.
-            p.warnings.append(f"The stage “{stage}” is not in the pipeline {pipeline_name}: "
-                              f"the deal starts at “{stages[0]}”.")
+            p.warnings.append(Text("The stage “{stage}” is not in the pipeline {pipeline}: the deal starts at "
+                                   "“{first}”.", stage=stage, pipeline=pipeline_name, first=stages[0]))
             stage = stages[0]
         values["stage"] = stage
     deal_money(p, d, values)
@@ -166,7 +168,7 @@ def plan_deal(p: Planning) -> EntityPlan:
         values["contact_role"] = d.contact_role
     if d.campaign_id is not None:
         if s.get(Campaign, d.campaign_id) is None:
-            p.err("deal.campaign_id", "no such campaign")
+            p.err("deal.campaign_id", Text("no such campaign"))
         else:
             values["campaign_id"] = d.campaign_id
     values.update(p.overrides["deal"])
@@ -207,7 +209,7 @@ def deal_money(p: Planning, d, values: dict) -> None:
     rates = {r.code: r for r in p.session.execute(_RATES)}
     if d.currency:
         if rates and d.currency not in rates:
-            p.err("deal.currency", f"{d.currency} is not a configured currency")
+            p.err("deal.currency", Text("{currency} is not a configured currency", currency=d.currency))
             return
         values["currency"] = d.currency
         if d.amount is not None:
@@ -219,7 +221,8 @@ def deal_money(p: Planning, d, values: dict) -> None:
         return
     rate = rates.get(currency)
     if rate is None or not rate.rate:
-        p.err("deal.amount", f"there is no exchange rate for {currency}: name the deal's currency")
+        p.err("deal.amount", Text("there is no exchange rate for {currency}: name the deal's currency",
+                                  currency=currency))
         return
     base = next((c for c, r in rates.items() if r.is_base), currency)
     if currency == base:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..i18n import _l
 from ..models import Account
 from ..services.records import KINDS
 from .common import column_input
@@ -14,21 +15,21 @@ class AccountForm(RecordForm):
     kind = "account"
     fields = KINDS["account"].fields
 
-    name = column_input(A, "name", "Account name", required=True)
-    industry = column_input(A, "industry", "Industry")
-    website = column_input(A, "website", "Website", placeholder="https://")
-    phone = column_input(A, "phone", "Phone")
-    fax = column_input(A, "fax", "Fax")
-    annual_revenue = column_input(A, "annual_revenue", "Annual revenue")
-    employees = column_input(A, "employees", "Employees")
-    parent_id = RefField("Parent account")
-    billing_street = column_input(A, "billing_street", "Street")
-    billing_city = column_input(A, "billing_city", "City")
-    billing_state = column_input(A, "billing_state", "State / region")
-    billing_postal_code = column_input(A, "billing_postal_code", "Postal code")
-    billing_country = column_input(A, "billing_country", "Country")
-    shipping_street = column_input(A, "shipping_street", "Street")
-    shipping_city = column_input(A, "shipping_city", "City")
-    shipping_state = column_input(A, "shipping_state", "State / region")
-    shipping_postal_code = column_input(A, "shipping_postal_code", "Postal code")
-    shipping_country = column_input(A, "shipping_country", "Country")
+    name = column_input(A, "name", _l("Account name"), required=True)
+    industry = column_input(A, "industry", _l("Industry"))
+    website = column_input(A, "website", _l("Website"), placeholder="https://")
+    phone = column_input(A, "phone", _l("Phone"))
+    fax = column_input(A, "fax", _l("Fax"))
+    annual_revenue = column_input(A, "annual_revenue", _l("Annual revenue"))
+    employees = column_input(A, "employees", _l("Employees"))
+    parent_id = RefField(_l("Parent account"))
+    billing_street = column_input(A, "billing_street", _l("Street"))
+    billing_city = column_input(A, "billing_city", _l("City"))
+    billing_state = column_input(A, "billing_state", _l("State / region"))
+    billing_postal_code = column_input(A, "billing_postal_code", _l("Postal code"))
+    billing_country = column_input(A, "billing_country", _l("Country"))
+    shipping_street = column_input(A, "shipping_street", _l("Street"))
+    shipping_city = column_input(A, "shipping_city", _l("City"))
+    shipping_state = column_input(A, "shipping_state", _l("State / region"))
+    shipping_postal_code = column_input(A, "shipping_postal_code", _l("Postal code"))
+    shipping_country = column_input(A, "shipping_country", _l("Country"))

@@ -16,12 +16,28 @@ from .. import permissions
 from ..errors import N_, Text
 from ..extensions import db
 from ..fields import FieldSpec, custom_spec, model_specs
+from ..i18n import _l, parse_locale_decimal, translate
 from ..models import LeadStatus, User
 
 # The HTML input of each kind (the browser's own hints; the server decides).
 _INPUT_TYPES = {"email": "email", "phone": "tel", "url": "text", "date": "date", "number": "text",
                 "decimal": "text"}
 _INPUT_MODES = {"number": "numeric", "decimal": "decimal", "url": "url"}
+# Kinds typed as numbers: read the locale's way ("12 000,50" in French) before the service.
+_NUMBER_KINDS = ("number", "decimal")
+
+# Salutations are stored as typed (the English abbreviations); the choices show them translated.
+SALUTATIONS = {"Mr.": _l("Mr."), "Ms.": _l("Ms."), "Mrs.": _l("Mrs."), "Dr.": _l("Dr."), "Prof.": _l("Prof.")}
+
+
+def locale_decimal(value):
+    """A WTForms filter: a number typed in the reader's locale ("12,5", "12 000,50" in French)
+    as the plain text the field layer reads ("12.5", "12000.50"); a point always works too.
+    Text it cannot read stays as typed, for the service to refuse with its reason. HTML forms
+    only: the JSON API takes strict JSON numbers."""
+    if isinstance(value, str) and value.strip():
+        return parse_locale_decimal(value)
+    return value
 
 
 def _render_kw(spec: FieldSpec, **kw) -> dict:
@@ -52,7 +68,8 @@ def input_for(spec: FieldSpec, label: str, *, required: bool = False, **render_k
     if spec.kind == "picklist":
         return SelectField(label, flags, choices=as_choices([("", "—")] + [(o, o) for o in spec.options]),
                            validate_choice=False)
-    return StringField(label, flags, render_kw=_render_kw(spec, **render_kw))
+    filters = [locale_decimal] if spec.kind in _NUMBER_KINDS else []
+    return StringField(label, flags, filters=filters, render_kw=_render_kw(spec, **render_kw))
 
 
 def column_input(model, name: str, label: str, **kw):
@@ -90,8 +107,14 @@ def with_current(pairs, current) -> list[SelectChoice]:
     return as_choices(pairs)
 
 
+def salutation_choices(current: str | None = None) -> list[SelectChoice]:
+    """The salutations (translated labels, English values), keeping a stored other one."""
+    return with_current([("", "—"), *SALUTATIONS.items()], current)
+
+
 def status_choices() -> list[tuple[str, str]]:
-    return [(s.key, s.label) for s in db.session.scalars(
+    """The statuses a person may pick, labels in the reader's language (request time)."""
+    return [(s.key, translate(s.label)) for s in db.session.scalars(
         select(LeadStatus).where(LeadStatus.category != "converted").order_by(LeadStatus.position))]
 
 
@@ -122,8 +145,6 @@ class EditForm(FlaskForm):
     def apply_errors(self, errors: dict[str, list[str]]) -> None:
         """Put each reason next to its field ("custom.vat" -> the input cf_vat), as a sentence
         with the field's label; reasons of fields without an input go to the form's errors."""
-        from ..i18n import translate
-
         for key, reasons in errors.items():
             name = "cf_" + key.split(".", 1)[1] if key.startswith("custom.") else key
             target = self[name] if name in self else None

@@ -4,6 +4,7 @@ back next to their fields here (apply_errors / field_errors)."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
@@ -18,38 +19,39 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..extensions import db
+from ..i18n import _l, translate
 from ..models import Account, Campaign, CurrencyRate, CustomField, Pipeline
 from ..permissions import visible_clause
-from .common import as_choices, custom_input, owner_choices_for
+from .common import as_choices, custom_input, locale_decimal, owner_choices_for
 
 # The lead's values shown (and editable) per section; only changed ones are posted as `fields`.
 ACCOUNT_FIELDS = (
-    ("name", "Company name"), ("industry", "Industry"), ("website", "Website"), ("phone", "Phone"),
-    ("billing_street", "Street"), ("billing_postal_code", "Postal code"), ("billing_city", "City"),
-    ("billing_state", "State / region"), ("billing_country", "Country"),
+    ("name", _l("Company name")), ("industry", _l("Industry")), ("website", _l("Website")),
+    ("phone", _l("Phone")), ("billing_street", _l("Street")), ("billing_postal_code", _l("Postal code")),
+    ("billing_city", _l("City")), ("billing_state", _l("State / region")), ("billing_country", _l("Country")),
 )
 CONTACT_FIELDS = (
-    ("first_name", "First name"), ("last_name", "Last name"), ("title", "Job title"),
-    ("email", "E-mail"), ("phone", "Phone"), ("mobile", "Mobile"),
+    ("first_name", _l("First name")), ("last_name", _l("Last name")), ("title", _l("Job title")),
+    ("email", _l("E-mail")), ("phone", _l("Phone")), ("mobile", _l("Mobile")),
 )
-TARGETS = (("contact", "Contact"), ("account", "Account"), ("deal", "Deal"))
+TARGETS = (("contact", _l("Contact")), ("account", _l("Account")), ("deal", _l("Deal")))
 PARENT_CHOICES_MAX = 500
 SECTIONS = ("lead", "account", "contact", "deal", "task")
 
-# User-facing words of this form, in one place (issue 8 wraps them in _()).
+# User-facing words of this form, in one place; sentences with values are built at request
+# time (set_entity_choices, reason_words, why_words).
 WORDS = {
-    "same_owner": "Same as the records",
-    "no_parent": "None",
-    "no_campaign": "None",
-    "choose_stage": "Choose a stage…",
-    "choose_option": "Choose one of the options.",
-    "required": "This field is required.",
-    "create": "Create new {noun}",
-    "none": "Do not create",
-    "existing": "Add to existing {name} — {why}",
+    "same_owner": _l("Same as the records"),
+    "no_parent": _l("None"),
+    "no_campaign": _l("None"),
+    "choose_stage": _l("Choose a stage…"),
+    "choose_option": _l("Choose one of the options."),
+    "required": _l("This field is required."),
+    "none": _l("Do not create"),
 }
-REASONS = {"email": "e-mail", "company_name": "company name", "full_name": "full name"}
-PHRASES = {"contact_account": "the account of the matched contact", "chosen": "chosen in the form"}
+CREATE_NEW = {"account": _l("Create new account"), "contact": _l("Create new contact")}
+REASONS = {"email": _l("e-mail"), "company_name": _l("company name"), "full_name": _l("full name")}
+PHRASES = {"contact_account": _l("the account of the matched contact"), "chosen": _l("chosen in the form")}
 
 
 def strip_filter(value):
@@ -67,8 +69,8 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _text(label: str, **render_kw) -> StringField:
-    return StringField(label, filters=[strip_filter], render_kw=render_kw or None)
+def _text(label, filters=(), **render_kw) -> StringField:
+    return StringField(label, filters=[strip_filter, *filters], render_kw=render_kw or None)
 
 
 class ConversionForm(FlaskForm):
@@ -82,36 +84,36 @@ class ConversionForm(FlaskForm):
     account_suggested_reason = HiddenField()
     contact_suggested = HiddenField()
     contact_suggested_reason = HiddenField()
-    owner_id = SelectField("Owner of the new records", validate_choice=False)
-    account_choice = RadioField("Account", validate_choice=False)
-    account_parent_id = SelectField("Parent account (is a subsidiary of)", validate_choice=False)
-    contact_choice = RadioField("Contact", validate_choice=False)
-    create_deal = BooleanField("Create a deal")
-    deal_name = _text("Deal name")
-    deal_closing_date = _text("Closing date", type="date")
-    deal_pipeline_id = SelectField("Pipeline", validate_choice=False)
-    deal_stage = SelectField("Stage", validate_choice=False, filters=[strip_filter])
-    deal_amount = _text("Amount", inputmode="decimal", placeholder="0.00")
-    deal_currency = SelectField("Currency", validate_choice=False)
-    deal_contact_role = _text("Contact role", placeholder="e.g. Decision maker")
-    deal_campaign_id = SelectField("Campaign", validate_choice=False)
-    deal_owner_id = SelectField("Deal owner", validate_choice=False)
-    create_task = BooleanField("Create a follow-up task")
-    task_subject = _text("Task subject")
-    task_due_date = _text("Due date", type="date")
-    task_owner_id = SelectField("Task owner", validate_choice=False)
-    attachments_to = RadioField("Attachments go to", choices=as_choices(TARGETS), default="contact",
+    owner_id = SelectField(_l("Owner of the new records"), validate_choice=False)
+    account_choice = RadioField(_l("Account"), validate_choice=False)
+    account_parent_id = SelectField(_l("Parent account (is a subsidiary of)"), validate_choice=False)
+    contact_choice = RadioField(_l("Contact"), validate_choice=False)
+    create_deal = BooleanField(_l("Create a deal"))
+    deal_name = _text(_l("Deal name"))
+    deal_closing_date = _text(_l("Closing date"), type="date")
+    deal_pipeline_id = SelectField(_l("Pipeline"), validate_choice=False)
+    deal_stage = SelectField(_l("Stage"), validate_choice=False, filters=[strip_filter])
+    deal_amount = _text(_l("Amount"), [locale_decimal], inputmode="decimal", placeholder=_l("0.00"))
+    deal_currency = SelectField(_l("Currency"), validate_choice=False)
+    deal_contact_role = _text(_l("Contact role"), placeholder=_l("e.g. Decision maker"))
+    deal_campaign_id = SelectField(_l("Campaign"), validate_choice=False)
+    deal_owner_id = SelectField(_l("Deal owner"), validate_choice=False)
+    create_task = BooleanField(_l("Create a follow-up task"))
+    task_subject = _text(_l("Task subject"))
+    task_due_date = _text(_l("Due date"), type="date")
+    task_owner_id = SelectField(_l("Task owner"), validate_choice=False)
+    attachments_to = RadioField(_l("Attachments go to"), choices=as_choices(TARGETS), default="contact",
                                 validate_choice=False)
-    activities_to = RadioField("Activities and campaigns go to", choices=as_choices(TARGETS[:2]),
+    activities_to = RadioField(_l("Activities and campaigns go to"), choices=as_choices(TARGETS[:2]),
                                default="contact", validate_choice=False)
-    tags_to = MultiCheckboxField("Tags go to", choices=as_choices(TARGETS), default=["contact", "deal"],
+    tags_to = MultiCheckboxField(_l("Tags go to"), choices=as_choices(TARGETS), default=["contact", "deal"],
                                  validate_choice=False)
 
     def custom_names(self, entity: str) -> list[str]:
         return [f.name for f in self if f.name.startswith(f"{entity}_custom_")]
 
     def section(self, prefix: str, names) -> list:
-        return [self[f"{prefix}_{n}"] for n, _ in names]
+        return [self[f"{prefix}_{n}"] for n, _label in names]
 
 
 def conversion_form(actor, custom_defs: dict, formdata=None, owner_id: int | None = None,
@@ -165,8 +167,8 @@ def reason_words(reason: str | None, entity: str = "contact") -> str:
         key = reason[7:]
         field = db.session.scalar(select(CustomField).where(
             CustomField.key == key.removeprefix("custom."), CustomField.entity.in_(("account", "contact"))))
-        return f"unique field {field.label if field else key}"
-    return REASONS.get(reason, reason.replace("_", " "))
+        return _("unique field %(field)s", field=field.label if field else key)
+    return str(REASONS[reason]) if reason in REASONS else reason.replace("_", " ")
 
 
 def why_words(reason: str | None, entity: str = "contact") -> str:
@@ -174,26 +176,28 @@ def why_words(reason: str | None, entity: str = "contact") -> str:
     "matched on e-mail", "the account of the matched contact", "chosen in the form"."""
     if not reason:
         return ""
-    return PHRASES.get(reason) or "matched on " + reason_words(reason, entity)
+    if reason in PHRASES:
+        return str(PHRASES[reason])
+    return _("matched on %(rule)s", rule=reason_words(reason, entity))
 
 
 def set_entity_choices(form: ConversionForm, lead, base) -> None:
     """The duplicate choices of C4.3: each candidate (why it matched), create new, do not create.
     The preselected record says the same reason as the preview (the plan's own reason)."""
-    for entity, noun in (("account", "account"), ("contact", "contact")):
+    for entity in ("account", "contact"):
         choices = []
         planned = getattr(base, entity) if base is not None else None
         picked = planned.record_id if planned is not None and planned.record_id else None
         candidates = list(base.candidates.get(entity, [])) if base is not None else []
         if picked and picked not in {c.id for c in candidates}:
             # The plan's own pick (e.g. the matched contact's account, C4.4) is offered first.
-            choices.append(SelectChoice(f"link:{picked}", WORDS["existing"].format(
-                name=planned.label, why=why_words(planned.reason, entity))))
+            choices.append(SelectChoice(f"link:{picked}", _(
+                "Add to existing %(name)s — %(why)s", name=planned.label, why=why_words(planned.reason, entity))))
         for c in candidates:
             reason = planned.reason if c.id == picked and planned.reason != "chosen" else c.reason
-            choices.append(SelectChoice(f"link:{c.id}", WORDS["existing"].format(
-                name=c.name, why=why_words(reason, entity))))
-        choices.append(SelectChoice("create", WORDS["create"].format(noun=noun)))
+            choices.append(SelectChoice(f"link:{c.id}", _(
+                "Add to existing %(name)s — %(why)s", name=c.name, why=why_words(reason, entity))))
+        choices.append(SelectChoice("create", CREATE_NEW[entity]))
         choices.append(SelectChoice("none", WORDS["none"]))
         getattr(form, f"{entity}_choice").choices = choices
 
@@ -238,7 +242,7 @@ def _entity(form, entity: str, names, defaults: dict, errors: dict, auto: bool) 
     else:
         errors[f"{entity}_choice"] = [WORDS["choose_option"]]
     fields = {}
-    for name, _ in names:
+    for name, _label in names:
         value = form[f"{entity}_{name}"].data
         default = defaults.get(name)
         if (value or "") != ("" if default is None else str(default)):
@@ -308,17 +312,19 @@ def field_name(form: ConversionForm, key: str) -> str | None:
     """The form field of an error key ("deal.stage" -> deal_stage, "contact.id" -> contact_choice)."""
     if key in form:
         return key
-    entity, _, rest = key.partition(".")
+    entity, _sep, rest = key.partition(".")
     if rest in ("action", "id"):
         return f"{entity}_choice"
     name = key.replace(".custom.", "_custom_").replace(".", "_")
     return name if name in form else None
 
 
-def sentence(reason: str) -> str:
-    if reason in ("is required", WORDS["required"]):
-        return WORDS["required"]
-    reason = str(reason)
+def sentence(reason) -> str:
+    """A reason (a Problem, a sentence) as a sentence in the reader's language: "Must be a
+    number.", "This field is required."."""
+    if getattr(reason, "code", None) == "required" or reason in ("is required", WORDS["required"]):
+        return str(WORDS["required"])
+    reason = str(translate(reason))
     reason = reason[:1].upper() + reason[1:]
     return reason if reason.endswith(".") else reason + "."
 

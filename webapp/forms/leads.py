@@ -6,10 +6,13 @@ shown next to the fields (forms.common.EditForm.apply_errors)."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from wtforms import StringField
 
+from ..errors import N_
 from ..extensions import db
+from ..i18n import _l, fmt_money
 from ..models import (
     ADDRESS_TYPES,
     Address,
@@ -29,13 +32,17 @@ from .common import (
     column_input,
     custom_input,
     owner_choices_for,
+    salutation_choices,
     status_choices,
     with_current,
 )
 
-SALUTATIONS = ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")
-RATINGS = ("Hot", "Warm", "Cold")
-LEAD_SOURCES = ("Web", "Referral", "Trade show", "Cold call", "Advertisement", "Partner", "E-mail campaign")
+# Ratings are stored in English; the choices show them in the reader's language.
+RATINGS = {"Hot": _l("Hot"), "Warm": _l("Warm"), "Cold": _l("Cold")}
+ADDRESS_TYPE_LABELS = {"billing": _l("Billing"), "delivery": _l("Delivery"), "default": _l("Default")}
+# Stored as typed (English for these suggestions); pages show them with |t.
+LEAD_SOURCES = (N_("Web"), N_("Referral"), N_("Trade show"), N_("Cold call"), N_("Advertisement"), N_("Partner"),
+                N_("E-mail campaign"))
 # The lead columns of the form, as named in api.md (team_id is the form's own: see LeadForm).
 LEAD_FORM_FIELDS = (
     "salutation", "first_name", "last_name", "company", "title", "email", "phone", "mobile", "fax",
@@ -49,7 +56,7 @@ def team_choices_for(actor: User, current_id: int | None = None):
     query = select(Team).order_by(Team.name)
     if not (actor.role and actor.role.scope == "all"):
         query = query.where(Team.id.in_([t for t in (actor.team_id, current_id) if t]))
-    return as_choices([("", "No team")] + [(t.id, t.name) for t in db.session.scalars(query)])
+    return as_choices([("", _("No team"))] + [(t.id, t.name) for t in db.session.scalars(query)])
 
 
 def currency_choices(current: str | None = None):
@@ -66,47 +73,47 @@ class LeadForm(EditForm):
 
     lead_sources = LEAD_SOURCES  # suggestions (a datalist); any text is accepted
 
-    salutation = choice("Salutation")
-    first_name = _text("First name", "first_name")
-    last_name = _text("Last name", "last_name")
-    company = _text("Company", "company")
-    title = _text("Job title", "title")
-    email = _text("E-mail", "email")
-    phone = _text("Phone", "phone")
-    mobile = _text("Mobile", "mobile")
-    fax = _text("Fax", "fax")
-    website = _text("Website", "website", placeholder="https://")
-    skype = _text("Skype", "skype")
-    linkedin = _text("LinkedIn", "linkedin")
-    twitter = _text("X / Twitter", "twitter")
-    facebook = _text("Facebook", "facebook")
-    industry = _text("Industry", "industry")
-    annual_revenue = _text("Annual revenue", "annual_revenue")
-    employees = _text("Employees", "employees")
-    lead_source = _text("Lead source", "lead_source", list="lead-sources")
-    status = choice("Status", required=True)
-    rating = choice("Rating")
-    email_opt_out = _text("Opted out of e-mail", "email_opt_out")
-    description = _text("Description", "description")
-    street = _text("Street", "street")
-    city = _text("City", "city")
-    state = _text("State / region", "state")
-    postal_code = _text("Postal code", "postal_code")
-    country = _text("Country", "country")
-    currency = choice("Currency", required=True)
-    owner_id = choice("Owner")
-    team_id = choice("Team")
-    tags = StringField("Tags", render_kw={"placeholder": "vip, trade show 2026"})
+    salutation = choice(_l("Salutation"))
+    first_name = _text(_l("First name"), "first_name")
+    last_name = _text(_l("Last name"), "last_name")
+    company = _text(_l("Company"), "company")
+    title = _text(_l("Job title"), "title")
+    email = _text(_l("E-mail"), "email")
+    phone = _text(_l("Phone"), "phone")
+    mobile = _text(_l("Mobile"), "mobile")
+    fax = _text(_l("Fax"), "fax")
+    website = _text(_l("Website"), "website", placeholder="https://")
+    skype = _text(_l("Skype"), "skype")
+    linkedin = _text(_l("LinkedIn"), "linkedin")
+    twitter = _text(_l("X / Twitter"), "twitter")
+    facebook = _text(_l("Facebook"), "facebook")
+    industry = _text(_l("Industry"), "industry")
+    annual_revenue = _text(_l("Annual revenue"), "annual_revenue")
+    employees = _text(_l("Employees"), "employees")
+    lead_source = _text(_l("Lead source"), "lead_source", list="lead-sources")
+    status = choice(_l("Status"), required=True)
+    rating = choice(_l("Rating"))
+    email_opt_out = _text(_l("Opted out of e-mail"), "email_opt_out")
+    description = _text(_l("Description"), "description")
+    street = _text(_l("Street"), "street")
+    city = _text(_l("City"), "city")
+    state = _text(_l("State / region"), "state")
+    postal_code = _text(_l("Postal code"), "postal_code")
+    country = _text(_l("Country"), "country")
+    currency = choice(_l("Currency"), required=True)
+    owner_id = choice(_l("Owner"))
+    team_id = choice(_l("Team"))
+    tags = StringField(_l("Tags"), render_kw={"placeholder": _l("vip, trade show 2026")})
 
     def setup(self, actor: User, lead: Lead | None) -> None:
         """Fill the choice lists for this user and record (no user can pick what they may not)."""
-        self.salutation.choices = with_current([("", "—")] + [(s, s) for s in SALUTATIONS], lead and lead.salutation)
-        self.rating.choices = with_current([("", "—")] + [(r, r) for r in RATINGS], lead and lead.rating)
+        self.salutation.choices = salutation_choices(lead and lead.salutation)
+        self.rating.choices = with_current([("", "—"), *RATINGS.items()], lead and lead.rating)
         self.status.choices = as_choices(status_choices())
         self.currency.choices = currency_choices(lead.currency if lead else None)
         scope_all_or_team = actor.role and actor.role.scope in ("all", "team")
         self.owner_id.choices = owner_choices_for(actor, lead.owner_id if lead else None,
-                                                  blank="Unassigned" if scope_all_or_team else None)
+                                                  blank=_("Unassigned") if scope_all_or_team else None)
         self.team_id.choices = team_choices_for(actor, lead.team_id if lead else None)
         if lead is None:
             # A new lead (or a post that leaves these out) belongs to its creator and their team.
@@ -145,18 +152,18 @@ def lead_form(actor: User, lead: Lead | None = None, **kwargs) -> LeadForm:
 class AddressForm(EditForm):
     """A typed address of a lead (C9.5)."""
 
-    type = choice("Type", choices=as_choices((t, t.title()) for t in ADDRESS_TYPES))
-    street = _text("Street", "street", model=Address)
-    city = _text("City", "city", model=Address)
-    state = _text("State / region", "state", model=Address)
-    postal_code = _text("Postal code", "postal_code", model=Address)
-    country = _text("Country", "country", model=Address)
+    type = choice(_l("Type"), choices=as_choices((t, ADDRESS_TYPE_LABELS.get(t, t.title())) for t in ADDRESS_TYPES))
+    street = _text(_l("Street"), "street", model=Address)
+    city = _text(_l("City"), "city", model=Address)
+    state = _text(_l("State / region"), "state", model=Address)
+    postal_code = _text(_l("Postal code"), "postal_code", model=Address)
+    country = _text(_l("Country"), "country", model=Address)
 
 
 class CampaignForm(EditForm):
     """Add the lead to an existing campaign."""
 
-    campaign_id = choice("Campaign")
+    campaign_id = choice(_l("Campaign"))
 
     def setup(self, member_of: set[int]) -> None:
         campaigns = db.session.scalars(select(Campaign).order_by(Campaign.name))
@@ -166,13 +173,14 @@ class CampaignForm(EditForm):
 class LineItemForm(EditForm):
     """A product line on the lead; the unit price defaults to the product's."""
 
-    product_id = choice("Product")
-    quantity = column_input(LineItem, "quantity", "Quantity", required=True)
-    unit_price = column_input(LineItem, "unit_price", "Unit price", placeholder="Product price")
+    product_id = choice(_l("Product"))
+    quantity = column_input(LineItem, "quantity", _l("Quantity"), required=True)
+    unit_price = column_input(LineItem, "unit_price", _l("Unit price"), placeholder=_l("Product price"))
 
     def setup(self) -> None:
         products = db.session.scalars(select(Product).order_by(Product.name))
+        # Built per request: the price in the reader's format ("1 250,00 €" / "€1,250.00").
         self.product_id.choices = as_choices(
-            (p.id, f"{p.name} — {p.unit_price:,.2f} {p.currency}") for p in products)
+            (p.id, f"{p.name} — {fmt_money(p.unit_price, p.currency)}") for p in products)
         if self.quantity.data is None:
             self.quantity.data = "1"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from wtforms import SelectField, StringField
 
 from ..extensions import db
+from ..i18n import _l
 from ..services.custom_values import custom_fields, get_custom
 from ..services.tags import get_tags
 from .common import EditForm, as_choices, custom_input, owner_choices_for
@@ -40,12 +41,12 @@ class RefField(SelectField):
         return int(value) if value.isdigit() and 0 < int(value) < 2**31 else None
 
 
-def owner_field(label: str = "Owner") -> SelectField:
-    return RefField(label)
+def owner_field(label=None) -> SelectField:
+    return RefField(label or _l("Owner"))
 
 
 def tags_field() -> StringField:
-    return StringField("Tags", description="Comma-separated, e.g. vip, partner")
+    return StringField(_l("Tags"), description=_l("Comma-separated, e.g. vip, partner"))
 
 
 class RecordForm(EditForm):

@@ -13,6 +13,7 @@ from .custom_fields import ENTITIES, FIELD_TYPES, CustomField, CustomFieldValue
 from .deals import DEFAULT_STAGES, Deal, Pipeline, Stage
 from .jobs import Job, JobResult
 from .leads import ADDRESS_TYPES, DEFAULT_STATUSES, STATUS_CATEGORIES, Address, Lead, LeadStatus
+from .stats import lead_stats  # noqa: F401  (the dashboard's counters and their triggers)
 from .timeline import TimelineEvent, record_event
 from .users import ApiToken, Role, Team, User
 

@@ -7,12 +7,14 @@ from datetime import date, datetime
 from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..errors import N_
 from ..extensions import db
 from .base import Timestamps, utcnow
 from .users import User
 
-ACTIVITY_KINDS = ("task", "call", "meeting", "email")
-TASK_STATUSES = ("open", "done", "cancelled")
+# Codes (stored as they are); pages show them with |t.
+ACTIVITY_KINDS = (N_("task"), N_("call"), N_("meeting"), N_("email"))
+TASK_STATUSES = (N_("open"), N_("done"), N_("cancelled"))
 
 
 class Task(Timestamps, db.Model):

@@ -8,13 +8,15 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..errors import N_
 from ..extensions import db
 from .accounts import Account
 from .base import Money, Timestamps
 from .contacts import Contact
 from .users import Team, User
 
-DEFAULT_STAGES = ("Incoming", "Qualification", "Proposal", "Negotiation", "Won", "Lost")
+# Stored in English (stage names are data); pages show them with |t.
+DEFAULT_STAGES = (N_("Incoming"), N_("Qualification"), N_("Proposal"), N_("Negotiation"), N_("Won"), N_("Lost"))
 
 
 class Pipeline(db.Model):

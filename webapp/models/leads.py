@@ -22,18 +22,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..errors import N_
 from ..extensions import db
 from ..normalize import norm_company, norm_email, norm_name, norm_phone, region_for
 from .base import Money, Timestamps
 from .users import Team, User
 
 STATUS_CATEGORIES = ("open", "closed", "converted")
+# (key, label, category); the label is stored in English, pages show it with |t.
 DEFAULT_STATUSES = (
-    ("new", "New", "open"),
-    ("contacted", "Contacted", "open"),
-    ("qualified", "Qualified", "open"),
-    ("disqualified", "Disqualified", "closed"),
-    ("converted", "Converted", "converted"),
+    ("new", N_("New"), "open"),
+    ("contacted", N_("Contacted"), "open"),
+    ("qualified", N_("Qualified"), "open"),
+    ("disqualified", N_("Disqualified"), "closed"),
+    ("converted", N_("Converted"), "converted"),
 )
 
 
@@ -232,7 +234,7 @@ def _create_count_triggers(target, connection, **kw):
     rebuild_lead_counts(connection)
 
 
-ADDRESS_TYPES = ("billing", "delivery", "default")
+ADDRESS_TYPES = (N_("billing"), N_("delivery"), N_("default"))  # codes; shown with |t
 
 
 class Address(db.Model):

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..errors import Text
 from ..extensions import db
 from .base import utcnow
 from .users import User
@@ -26,11 +27,24 @@ class TimelineEvent(db.Model):
     actor: Mapped[User | None] = relationship()
     __table_args__ = (Index("ix_timeline_parent", "parent_type", "parent_id", "created_at"),)
 
+    def __init__(self, message: str = "", data: dict | None = None, **kw):
+        # A Text keeps its template and params in data["text"]: the page shows the event in
+        # the reader's language; `message` keeps the English (search, logs, the API).
+        if isinstance(message, Text):
+            data = {**(data or {}), "text": message.to_json()}
+        super().__init__(message=str(message)[:500], data=data, **kw)
+
+    @property
+    def text(self) -> str:
+        """The sentence to show (translated with |t): the stored Text, else the message."""
+        stored = (self.data or {}).get("text")
+        return Text.from_json(stored) if isinstance(stored, dict) else self.message
+
 
 def record_event(session, parent_type: str, parent_id: int, kind: str, message: str,
                  actor_id: int | None = None, data: dict | None = None) -> TimelineEvent:
     """Add (not commit) a timeline event."""
     event = TimelineEvent(parent_type=parent_type, parent_id=parent_id, kind=kind,
-                          message=message[:500], actor_id=actor_id, data=data)
+                          message=message, actor_id=actor_id, data=data)
     session.add(event)
     return event

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, abort, current_app, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BuildError
@@ -108,7 +109,7 @@ def timeline(parent_type: str, parent_id: int):
         try:
             before = datetime.fromisoformat(request.args["before"])
         except ValueError:
-            abort(400, "The timeline position is not a valid date.")
+            abort(400, _("The timeline position is not a valid date."))
     items, more = service.timeline(db.session, parent_type, parent.id, before=before)
     # "Show older" replaces itself with the next items; a first load gets the whole list.
     fragment = "activities/_timeline_items.html" if before else "activities/_timeline.html"
@@ -186,7 +187,8 @@ def upload(parent_type: str, parent_id: int):
 def too_large(error):
     """An upload over MAX_CONTENT_LENGTH: say so next to the file field (the body is never read)."""
     limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
-    message = f"The file is too large: the limit is {limit_mb} MB." if limit_mb else "The file is too large."
+    message = (_("The file is too large: the limit is %(limit)s MB.", limit=limit_mb) if limit_mb
+               else _("The file is too large."))
     args = request.view_args or {}
     if request.endpoint != "activities.upload" or not current_user.is_authenticated:
         return error_response(413, message)
@@ -204,7 +206,7 @@ def download(attachment_id: int):
         abort(403)
     path = service.attachment_path(current_app.config["UPLOAD_FOLDER"], attachment)
     if not path.is_file():
-        abort(404, "The file is missing from storage.")
+        abort(404, _("The file is missing from storage."))
     response = send_file(path, mimetype=attachment.content_type, as_attachment=True,
                          download_name=secure_filename(attachment.filename) or f"attachment-{attachment.id}",
                          max_age=0)

@@ -7,6 +7,8 @@ import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
@@ -15,21 +17,18 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from ..extensions import db, limiter
+from ..i18n import _l
 from ..security import LOGIN_LIMIT_PER_ACCOUNT, LOGIN_LIMIT_PER_IP
 from ..services.users import authenticate, end_sessions
 
 bp = Blueprint("auth", __name__)
 
-WRONG_LOGIN = "Wrong e-mail or password."
-TOO_MANY_ATTEMPTS = "Too many failed sign-in attempts. Wait {wait} and try again."
-
-
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)],
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)],
                        render_kw={"autofocus": True, "autocomplete": "username"})
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)],
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)],
                              render_kw={"autocomplete": "current-password"})
-    remember = BooleanField("Keep me signed in")
+    remember = BooleanField(_l("Keep me signed in"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -62,7 +61,7 @@ def login():
         if user is not None:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")), 303)
-        form.password.errors = [WRONG_LOGIN]
+        form.password.errors = [_("Wrong e-mail or password.")]
         status = 422
     elif form.is_submitted():
         status = 422
@@ -76,11 +75,12 @@ def too_many_attempts(e: RateLimitExceeded):
     # window[0]: when the oldest counted failure leaves the moving window.
     seconds = max(1, math.ceil(limit.window[0] - time.time())) if limit else 60
     minutes = max(1, round(seconds / 60))
-    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
     form = LoginForm()
     form.email.data = (request.form.get("email") or "")[:254]
     response = render_template("auth/login.html", form=form,
-                               throttled=TOO_MANY_ATTEMPTS.format(wait=wait))
+                               throttled=ngettext("Too many failed sign-in attempts. Wait a minute and try again.",
+                                                  "Too many failed sign-in attempts. Wait %(num)d minutes and try again.",
+                                                  minutes))
     return response, 429, {"Retry-After": str(seconds)}
 
 
@@ -91,10 +91,10 @@ def logout():
     end_sessions(current_user)
     db.session.commit()
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"), 303)
 
 
-@bp.get("/")
-def home():
-    return redirect(url_for("leads.index"))
+# "/" is the dashboard's (routes/dashboard.py). The old endpoint name only builds that URL
+# (templates/errors/error.html links url_for('auth.home')); it never answers a request.
+bp.add_url_rule("/", "home", build_only=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from babel import numbers as babel_numbers
 from flask import Blueprint, abort, flash, request, url_for
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import permissions
@@ -25,6 +28,7 @@ from ..extensions import db
 from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
 from ..htmx import redirect, render
+from ..i18n import _l, fmt_date, fmt_money, translate
 from ..models import Account, Contact, Conversion, Deal, Lead, Task
 from ..services.activities import converted_message
 from ..services.custom_values import custom_fields, get_custom
@@ -32,11 +36,11 @@ from ..services.custom_values import custom_fields, get_custom
 bp = Blueprint("conversions", __name__)
 MODAL, PAGE = "conversions/_modal.html", "conversions/new.html"
 
-# User-facing sentences of these routes, in one place (issue 8 wraps them in _()).
+# User-facing sentences of these routes, in one place.
 WORDS = {
-    "duplicates_changed": "The possible duplicates changed while this form was open: check the account "
-                          "and contact choices, then convert again.",
-    "not_converted": "The conversion could not be made; nothing was saved.",
+    "duplicates_changed": _l("The possible duplicates changed while this form was open: check the account "
+                             "and contact choices, then convert again."),
+    "not_converted": _l("The conversion could not be made; nothing was saved."),
 }
 
 
@@ -109,9 +113,9 @@ def _choice_of(plan) -> str:
 def _initial(lead: Lead, base, defaults: dict) -> dict:
     data = {"owner_id": str(lead.owner_id or current_user.id), "deal_currency": lead.currency or "EUR",
             "deal_name": lead.company or lead.full_name or "", "idempotency_key": uuid.uuid4().hex,
-            "task_subject": f"Follow up with {lead.display_name}"}
+            "task_subject": _("Follow up with %(name)s", name=lead.display_name)}
     for prefix, names in (("account", ACCOUNT_FIELDS), ("contact", CONTACT_FIELDS)):
-        for name, _ in names:
+        for name, _label in names:
             value = defaults[prefix].get(name)
             data[f"{prefix}_{name}"] = "" if value is None else str(value)
     for entity, values in defaults.items():
@@ -167,7 +171,9 @@ class Outcome:
 
 def _merge(into: dict, errors: dict) -> dict:
     for key, reasons in (errors or {}).items():
-        into[key] = list(dict.fromkeys([*into.get(key, []), *(str(r) for r in reasons)]))
+        # A reason stays a Text (a Problem): it is translated where it is shown (forms.sentence).
+        into[key] = list(dict.fromkeys([*into.get(key, []),
+                                        *(r if isinstance(r, str) else str(r) for r in reasons)]))
     return into
 
 
@@ -181,7 +187,7 @@ def _prune(body: dict, errors: dict) -> dict | None:
     body = {k: (dict(v) if isinstance(v, dict) else v) for k, v in body.items()}
     changed = False
     for key in errors:
-        entity, _, rest = key.partition(".")
+        entity, _sep, rest = key.partition(".")
         part = body.get(entity)
         if not rest:
             if entity in ("owner_id", "attachments_to", "activities_to", "tags_to") and entity in body:
@@ -216,7 +222,7 @@ def _evaluate(lead: Lead, body: dict, form_errors: dict | None = None) -> Outcom
     of the options parser and of the planner; a refused value is left out so that the preview
     still shows what the rest would do (a few re-plans at most, only when something is wrong)."""
     out = Outcome(invalid=_merge({}, form_errors))
-    for _ in range(4):
+    for _attempt in range(4):
         options = ConversionOptions.parse(body)
         _merge(out.invalid, options.errors)
         try:
@@ -251,75 +257,115 @@ def _preview(form, outcome: Outcome, live: bool = True) -> dict:
         value = getattr(form, f"{entity}_suggested").data or ""
         if value.startswith("link:") and value[5:].isdigit():
             suggested[entity] = (int(value[5:]), getattr(form, f"{entity}_suggested_reason").data or "")
-    refusal = outcome.refusal.message if outcome.refusal is not None else None
+    refusal = translate(outcome.refusal.message) if outcome.refusal is not None else None
     if outcome.plan is not None and outcome.plan.blocked is not None:
-        refusal = outcome.plan.blocked.message
+        refusal = translate(outcome.plan.blocked.message)
     return {"plan": outcome.plan, "fields": by_field, "sections": sections, "refusal": refusal,
             "invalid": bool(outcome.invalid), "suggested": suggested, "live": live,
             "wanted": {"deal": bool(form.create_deal.data), "task": bool(form.create_task.data)}}
 
 
 def _modal(lead: Lead, form, preview: dict, status: int = 200, alert: str | None = None, edited=False):
-    return render(PAGE, MODAL, status, lead=lead, form=form, alert=alert, preview=preview, view=view,
-                  edited=edited)
+    return render(PAGE, MODAL, status, lead=lead, form=form, alert=translate(alert), preview=preview,
+                  view=view, edited=edited)
 
 
 # --- what the templates show ----------------------------------------------------------------
 
-LABELS = {"owner_id": "Owner", "account_id": "Account", "contact_id": "Contact", "parent_id": "Parent account",
-          "pipeline_id": "Pipeline", "campaign_id": "Campaign", "email": "E-mail", "email_opt_out": "E-mail opt-out",
-          "due_date": "Due date", "closing_date": "Closing date", "linkedin": "LinkedIn",
-          "lead_source": "Lead source"}
+LABELS = {"owner_id": _l("Owner"), "account_id": _l("Account"), "contact_id": _l("Contact"),
+          "parent_id": _l("Parent account"), "pipeline_id": _l("Pipeline"), "campaign_id": _l("Campaign"),
+          "email": _l("E-mail"), "email_opt_out": _l("E-mail opt-out"), "due_date": _l("Due date"),
+          "closing_date": _l("Closing date"), "linkedin": _l("LinkedIn"), "lead_source": _l("Lead source"),
+          # The other mapped fields (conversion.mapping), in the words they had untranslated.
+          "name": _l("Name"), "subject": _l("Subject"), "salutation": _l("Salutation"),
+          "first_name": _l("First name"), "last_name": _l("Last name"), "title": _l("Title"),
+          "industry": _l("Industry"), "website": _l("Website"), "phone": _l("Phone"), "mobile": _l("Mobile"),
+          "fax": _l("Fax"), "skype": _l("Skype"), "twitter": _l("Twitter"), "facebook": _l("Facebook"),
+          "description": _l("Description"), "annual_revenue": _l("Annual revenue"), "employees": _l("Employees"),
+          "rating": _l("Rating"), "currency": _l("Currency"), "amount": _l("Amount"), "stage": _l("Stage"),
+          "contact_role": _l("Contact role"), "mailing_street": _l("Mailing street"),
+          "mailing_city": _l("Mailing city"), "mailing_state": _l("Mailing state"),
+          "mailing_postal_code": _l("Mailing postal code"), "mailing_country": _l("Mailing country")}
 # Each entity's fields say which record they belong to ("Name" alone was ambiguous).
 ENTITY_LABELS = {
-    "account": {**dict(ACCOUNT_FIELDS), "owner_id": "Account owner"},
-    "contact": {**dict(CONTACT_FIELDS), "owner_id": "Contact owner"},
-    "deal": {"name": "Deal name", "owner_id": "Deal owner", "amount": "Amount", "stage": "Stage"},
-    "task": {"subject": "Task subject", "owner_id": "Task owner"},
+    "account": {**dict(ACCOUNT_FIELDS), "owner_id": _l("Account owner")},
+    "contact": {**dict(CONTACT_FIELDS), "owner_id": _l("Contact owner")},
+    "deal": {"name": _l("Deal name"), "owner_id": _l("Deal owner"), "amount": _l("Amount"), "stage": _l("Stage")},
+    "task": {"subject": _l("Task subject"), "owner_id": _l("Task owner")},
     "lead": {},
 }
+# The entities' names at the head of a label ("Deal · Amount") and of their choice's errors.
+ENTITY_NAMES = {"account": _l("Account"), "contact": _l("Contact"), "deal": _l("Deal"), "task": _l("Task"),
+                "lead": _l("Lead")}
+CHOICE_LABELS = {"account": _l("Account choice"), "contact": _l("Contact choice")}
 REFS = {"owner_id": "User", "account_id": Account, "contact_id": Contact, "parent_id": Account,
         "pipeline_id": "Pipeline", "campaign_id": "Campaign"}
-NOUNS = {"notes": ("note", "notes"), "attachments": ("attachment", "attachments"),
-         "activities": ("activity", "activities"), "campaigns": ("campaign membership", "campaign memberships"),
-         "tags": ("tag", "tags"), "line_items": ("product line", "product lines"),
-         "addresses": ("address", "addresses")}
-KIND_WORDS = {"note": "Note", "attachment": "Attachment", "activity": "Activity", "campaign_member": "Campaign",
-              "tag": "Tag", "line_item": "Product line", "address": "Address"}
-OUTCOMES = {"created": "Created", "merged": "Merged", "linked": "Linked", "none": "Not created"}
-CHOICES = {"auto": "Best match, else create", "create": "Create new", "link": "Add to existing",
-           "none": "Do not create"}
+
+
+def _count_words(what: str, n: int) -> str | None:
+    """"3 notes", "1 activity" in the reader's language (one ngettext per kind: the catalogue
+    knows each plural), or None for a kind it does not name."""
+    if what == "notes":
+        return ngettext("%(num)d note", "%(num)d notes", n)
+    if what == "attachments":
+        return ngettext("%(num)d attachment", "%(num)d attachments", n)
+    if what == "activities":
+        return ngettext("%(num)d activity", "%(num)d activities", n)
+    if what == "campaigns":
+        return ngettext("%(num)d campaign membership", "%(num)d campaign memberships", n)
+    if what == "tags":
+        return ngettext("%(num)d tag", "%(num)d tags", n)
+    if what == "line_items":
+        return ngettext("%(num)d product line", "%(num)d product lines", n)
+    if what == "addresses":
+        return ngettext("%(num)d address", "%(num)d addresses", n)
+    return None
+
+
+KIND_WORDS = {"note": _l("Note"), "attachment": _l("Attachment"), "activity": _l("Activity"),
+              "campaign_member": _l("Campaign"), "tag": _l("Tag"), "line_item": _l("Product line"),
+              "address": _l("Address")}
+OUTCOMES = {"created": _l("Created"), "merged": _l("Merged"), "linked": _l("Linked"), "none": _l("Not created")}
+CHOICES = {"auto": _l("Best match, else create"), "create": _l("Create new"), "link": _l("Add to existing"),
+           "none": _l("Do not create")}
+# Where related records go (conversion.transfer.destinations) and where they came from.
+PLACES = {"lead": _l("the lead"), "account": _l("the account"), "contact": _l("the contact"),
+          "deal": _l("the deal"), "task": _l("the task"), "account (copy)": _l("the account (copy)"),
+          "contact (copy)": _l("the contact (copy)"), "deal (open ones)": _l("the deal (open ones)")}
 # Fields a created task or deal gets from the conversion itself: not worth a preview line.
 HIDDEN_VALUES = {"kind", "status"}
-# Money shown the English way (issue 8 brings Babel and the French formats).
-SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
 DATE_KEYS = {"closing_date", "due_date", "converted_at", "birth_date", "birthday"}
 MONEY_KEYS = {"amount", "annual_revenue", "expected_revenue", "budget"}
 
 
 def money_words(amount, currency: str | None = None) -> str:
-    """12000 / "12000.00", "EUR" -> "€12,000.00"; another currency -> "12,000.00 CHF"."""
+    """An amount in the reader's format: 12000, "EUR" -> "€12,000.00" (English),
+    "12 000,00 €" (French); without a currency, just the number ("12,000.00")."""
     try:
         value = Decimal(str(amount))
     except (InvalidOperation, ValueError):
         return str(amount)
-    text = f"{value:,.2f}"
-    symbol = SYMBOLS.get(currency or "")
-    if symbol:
-        return f"{symbol}{text}"
-    return f"{text} {currency}" if currency else text
+    if not value.is_finite():
+        return str(amount)
+    return fmt_money(value, currency or None)
 
 
 def date_words(value) -> str:
-    """A date (or an ISO string) for people: "15 Dec 2026"."""
+    """A date (or an ISO string) for people, in the reader's format: "Dec 15, 2026" (English),
+    "15 déc. 2026" (French); a datetime is shown in the reader's time zone."""
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value[:10])
         except ValueError:
             return value
-    if isinstance(value, datetime):
-        value = value.date()
-    return f"{value.day} {value:%b %Y}" if isinstance(value, date) else str(value)
+    return fmt_date(value) if isinstance(value, date) else str(value)
+
+
+def _place(what: str) -> str:
+    """"the deal", "the account (copy)"."""
+    if what in PLACES:
+        return str(PLACES[what])
+    return _("the %(place)s", place=str(what).replace("_", " "))
 
 
 class view:
@@ -342,12 +388,15 @@ class view:
 
     @staticmethod
     def error_label(key: str) -> str:
-        entity, _, rest = key.partition(".")
+        entity, _sep, rest = key.partition(".")
         if not rest:
-            return LABELS.get(key) or key.replace("_", " ").capitalize()
+            return str(LABELS[key]) if key in LABELS else key.replace("_", " ").capitalize()
         if rest in ("action", "id"):
-            return f"{entity.capitalize()} choice"
-        return f"{entity.capitalize()} · {view.label(entity, rest)}"
+            if entity in CHOICE_LABELS:
+                return str(CHOICE_LABELS[entity])
+            return _("%(entity)s choice", entity=entity.capitalize())
+        return _("%(entity)s · %(field)s", entity=ENTITY_NAMES.get(entity, entity.capitalize()),
+                 field=view.label(entity, rest))
 
     @staticmethod
     def value(key: str, value, values: dict | None = None) -> str:
@@ -357,7 +406,7 @@ class view:
         if value is None or value == "":
             return "—"
         if isinstance(value, bool):
-            return "Yes" if value else "No"
+            return _("Yes") if value else _("No")
         model = {"User": User, "Pipeline": Pipeline, "Campaign": Campaign}.get(REFS.get(key), REFS.get(key))
         if model is not None and isinstance(value, int):
             record = db.session.get(model, value)
@@ -366,8 +415,8 @@ class view:
             return money_words(value, (values or {}).get("currency"))
         if isinstance(value, date) or key in DATE_KEYS:
             return date_words(value)
-        if isinstance(value, Decimal):
-            return f"{value:,}"
+        if isinstance(value, Decimal) and value.is_finite():
+            return babel_numbers.format_decimal(value, locale=get_locale(), decimal_quantization=False)
         return str(value)
 
     @staticmethod
@@ -402,25 +451,25 @@ class view:
             if not n:
                 continue
             places = plan.destinations.get(what) or []
-            out.append((view.count(what, n), ", ".join(f"the {p}" for p in places) or "stay on the lead"))
+            out.append((view.count(what, n), ", ".join(_place(p) for p in places) or _("stay on the lead")))
         return out
 
     @staticmethod
     def count(what: str, n: int) -> str:
         """"3 notes", "1 activity"."""
-        word = NOUNS.get(what, (what.replace("_", " "),) * 2)[n != 1]
-        return f"{n} {word}"
+        return _count_words(what, n) or f"{n} {what.replace('_', ' ')}"
 
     @staticmethod
     def summary(preview: dict) -> str:
         """What the polite live region says after a preview update."""
         count = sum(len(items) for items in preview["sections"].values())
         if preview.get("refusal"):
-            return f"Preview updated: {preview['refusal']}"
+            return _("Preview updated: %(reason)s", reason=translate(preview["refusal"]))
         if count:
-            return f"Preview updated. {count} field{'s' if count != 1 else ''} need{'s' if count == 1 else ''} " \
-                   "attention; each is marked in its section."
-        return "Preview updated."
+            return ngettext("Preview updated. %(num)d field needs attention; each is marked in its section.",
+                            "Preview updated. %(num)d fields need attention; each is marked in its section.",
+                            count)
+        return _("Preview updated.")
 
     @staticmethod
     def record(kind: str, record_id) -> dict | None:
@@ -444,7 +493,7 @@ class view:
             return {"noun": "", "label": "", "url": None}
         kind, rid = pair
         found = view.record(kind, rid) or {}
-        return {"noun": f"the {str(kind).replace('_', ' ')}", "label": found.get("label", ""),
+        return {"noun": _place(str(kind)), "label": found.get("label", ""),
                 "url": found.get("url")}
 
     @staticmethod
@@ -517,7 +566,7 @@ def preview(lead_id: int):
     refused = _guard(lead)
     if refused is not None:
         return refused
-    _, form, body, errors = _posted(lead)
+    _posted_defaults, form, body, errors = _posted(lead)
     outcome = _evaluate(lead, body, errors)
     status = 422 if outcome.invalid else 200
     return render("conversions/preview.html", "conversions/_preview.html", status, lead=lead,
@@ -528,12 +577,12 @@ def _refused(lead: Lead, form, body: dict, form_errors: dict, status: int = 422,
     """The modal again, with what the person typed, every error next to its field and the preview."""
     outcome = _evaluate(lead, body, form_errors)
     forms.apply_errors(form, outcome.errors)
-    base, _ = _base_plan(lead)
+    base, _error = _base_plan(lead)
     forms.set_entity_choices(form, lead, base)
     if alert is None and outcome.refusal is not None:
         alert, status = outcome.refusal.message, outcome.refusal.status
     elif alert is None and not outcome.errors:
-        alert = WORDS["not_converted"]
+        alert = str(WORDS["not_converted"])
     return _modal(lead, form, _preview(form, outcome), status, alert=alert, edited=True)
 
 
@@ -545,7 +594,7 @@ def create(lead_id: int):
     refused = _guard(lead)
     if refused is not None:
         return refused
-    _, form, body, errors = _posted(lead)
+    _posted_defaults, form, body, errors = _posted(lead)
     if errors:
         return _refused(lead, form, body, errors)
     kept = forms.kept_suggestions(form)
@@ -566,7 +615,7 @@ def create(lead_id: int):
     if any(getattr(conversion, f"{entity}_id") != rid for entity, rid in kept.items()):
         # The preselected match was posted as "auto": the best match is not the one shown any more.
         db.session.rollback()
-        return _refused(lead, form, body, {}, 409, alert=WORDS["duplicates_changed"])
+        return _refused(lead, form, body, {}, 409, alert=str(WORDS["duplicates_changed"]))
     db.session.commit()
     links = view.produced_links(conversion)
     flash({"conversion_id": conversion.id, "lead": lead.display_name, "links": links}, "conversion")

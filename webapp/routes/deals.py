@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -11,6 +12,7 @@ from ..forms.common import as_choices
 from ..forms.deals import DealForm
 from ..forms.records import add_choice, with_custom
 from ..htmx import vary
+from ..i18n import translate
 from ..models import Account, Campaign, Contact, CurrencyRate, Pipeline
 from ..services.records import stage_names
 from . import recordviews as views
@@ -29,14 +31,14 @@ def _fill(form, deal=None):
     form.fill_choices(current_user, {
         "account_id": views.picker_choices("account", account),
         "contact_id": views.picker_choices("contact", contact),
-        "campaign_id": [("", "— None —")] + [(str(c.id), c.name) for c in campaigns],
-        "pipeline_id": [(str(p.id), p.name) for p in _pipelines()],
+        "campaign_id": [("", _("— None —"))] + [(str(c.id), c.name) for c in campaigns],
+        "pipeline_id": [(str(p.id), translate(p.name)) for p in _pipelines()],
         "currency": [(c, c) for c in db.session.scalars(
             select(CurrencyRate.code).order_by(CurrencyRate.is_base.desc(), CurrencyRate.code))],
     }, deal)
     pipeline_id = form.pipeline_id.ident or (int(form.pipeline_id.choices[0].value) if form.pipeline_id.choices else None)
     form.pipeline_id.data = str(pipeline_id) if pipeline_id else None
-    form.stage.choices = as_choices((s, s) for s in stage_names(db.session, pipeline_id))
+    form.stage.choices = as_choices((s, translate(s)) for s in stage_names(db.session, pipeline_id))
     add_choice(form.stage, form.stage.data)
 
 
@@ -62,7 +64,7 @@ def stages():
     """The stage <option>s of ?pipeline_id= (the form reloads them when the pipeline changes)."""
     names = stage_names(db.session, views.int_arg("pipeline_id"))
     return vary(current_app.make_response(render_template(
-        "macros/_options.html", choices=[(n, n) for n in names], blank=None, select_first=True)))
+        "macros/_options.html", choices=[(n, translate(n)) for n in names], blank=None, select_first=True)))
 
 
 @bp.get("/new")

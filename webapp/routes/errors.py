@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from flask import g, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ..i18n import _l
+
 MESSAGES = {
-    400: "The request could not be understood.",
-    401: "Authentication is required.",
-    403: "You do not have permission to do this.",
-    404: "There is nothing here.",
-    405: "This method is not allowed here.",
-    409: "This conflicts with the current state of the record.",
-    413: "The file is too large.",
-    422: "Some fields need attention.",
+    400: _l("The request could not be understood."),
+    401: _l("Authentication is required."),
+    403: _l("You do not have permission to do this."),
+    404: _l("There is nothing here."),
+    405: _l("This method is not allowed here."),
+    409: _l("This conflicts with the current state of the record."),
+    413: _l("The file is too large."),
+    422: _l("Some fields need attention."),
 }
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid"}
@@ -29,7 +32,8 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, message: str | None = None):
-    message = message or MESSAGES.get(status, "Something went wrong.")
+    # A str in the reader's language (MESSAGES holds lazy strings; jsonify needs a str).
+    message = str(message or MESSAGES.get(status) or _("Something went wrong."))
     if wants_json():
         return jsonify(error=CODES.get(status, "error"), message=message, errors={}), status
     from ..htmx import is_htmx
@@ -70,7 +74,7 @@ def render_domain_error(e):
 def register(app) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(e):
-        return error_response(400, "The form expired or its security token is missing; reload the page and try again.")
+        return error_response(400, _("The form expired or its security token is missing; reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
@@ -90,4 +94,4 @@ def register(app) -> None:
         from ..extensions import db
 
         db.session.rollback()
-        return error_response(500, "Something went wrong on our side; nothing was saved.")
+        return error_response(500, _("Something went wrong on our side; nothing was saved."))

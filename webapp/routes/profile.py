@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytz
 from flask import Blueprint, abort, current_app, flash, g, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from ..errors import Invalid
 from ..extensions import db, limiter
 from ..forms.common import EditForm, strip_filter
 from ..htmx import redirect, render
-from ..i18n import _l
+from ..i18n import _l, translate
 from ..models import ApiToken
 from ..models.users import LANGUAGES
 from ..security import PASSWORD_CHANGE_LIMIT
@@ -33,19 +34,19 @@ bp = Blueprint("profile", __name__, url_prefix="/profile")
 
 
 class TokenForm(FlaskForm):
-    name = StringField("Token name", [DataRequired("Name the token, e.g. the script that uses it."),
+    name = StringField(_l("Token name"), [DataRequired(_l("Name the token, e.g. the script that uses it.")),
                                       Length(max=80)], filters=[strip_filter])
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", [DataRequired("Enter your current password.")],
+    current_password = PasswordField(_l("Current password"), [DataRequired(_l("Enter your current password."))],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField("New password", [DataRequired("Choose a new password."),
+    new_password = PasswordField(_l("New password"), [DataRequired(_l("Choose a new password.")),
                                                   Length(max=MAX_PASSWORD_LENGTH)],
                                  render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField("Confirm password", [
-        DataRequired("Type the new password again."),
-        EqualTo("new_password", "The two new passwords differ.")],
+    confirm = PasswordField(_l("Confirm password"), [
+        DataRequired(_l("Type the new password again.")),
+        EqualTo("new_password", _l("The two new passwords differ."))],
         render_kw={"autocomplete": "new-password"})
 
 
@@ -65,9 +66,8 @@ class PreferencesForm(EditForm):
             self.timezone.data = current_user.timezone or ""
 
 
-PASSWORD_HINT = f"At least {MIN_PASSWORD_LENGTH} characters; not your e-mail, not a common password."
-PASSWORD_CHANGED = "Your password was changed. Your other sessions are signed out."
-TOO_MANY_PASSWORD_TRIES = "Too many wrong current passwords. Wait a few minutes and try again."
+PASSWORD_HINT = _l("At least %(min)s characters; not your e-mail, not a common password.", min=MIN_PASSWORD_LENGTH)
+TOO_MANY_PASSWORD_TRIES = _l("Too many wrong current passwords. Wait a few minutes and try again.")
 
 
 def _tokens() -> list[ApiToken]:
@@ -109,13 +109,15 @@ def _show_errors(form: PasswordForm, errors: dict) -> None:
     for name, reasons in errors.items():
         target = form[name] if name in form else form.new_password
         if not target.errors:
-            target.errors = [r[0].upper() + r[1:] + "." for r in reasons]
+            # A reason is a Problem ("is too short"): in the reader's language, as a sentence.
+            texts = [translate(r) for r in reasons]
+            target.errors = [t[0].upper() + t[1:] + "." for t in texts if t]
 
 
 @bp.post("/password")
 @login_required
 @limiter.limit(PASSWORD_CHANGE_LIMIT, key_func=_user_key, deduct_when=_wrong_current_password,
-               error_message=TOO_MANY_PASSWORD_TRIES)
+               error_message=lambda: str(TOO_MANY_PASSWORD_TRIES))
 def change_password_view():
     """Change one's password: every error at once, next to its field (422); on success the
     other sessions and remember-me cookies stop working, this one stays signed in."""
@@ -135,7 +137,7 @@ def change_password_view():
     # The session (and a remember-me cookie, if this browser has one) carries the new version.
     remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
     login_user(current_user._get_current_object(), remember=remember_cookie in request.cookies)
-    flash(PASSWORD_CHANGED, "success")
+    flash(_("Your password was changed. Your other sessions are signed out."), "success")
     return redirect(url_for("profile.show"))
 
 
@@ -162,7 +164,7 @@ def revoke_token(token_id: int):
     name = row.name
     db.session.delete(row)
     db.session.commit()
-    flash(f"Token “{name}” revoked: scripts using it now get 401.", "success")
+    flash(_("Token “%(name)s” revoked: scripts using it now get 401.", name=name), "success")
     return redirect(url_for("profile.show"))
 
 
@@ -191,6 +193,7 @@ def preferences():
     on_error(Invalid, lambda e: _preferences_page(form, e))
     set_preferences(current_user, language=form.language.data or "", timezone=form.timezone.data or "")
     db.session.commit()
+    refresh()  # the flash below speaks the new language
     flash(_("Your preferences were saved."), "success")
     return redirect(url_for("profile.show"))
 

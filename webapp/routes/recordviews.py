@@ -7,6 +7,7 @@ what is its own (the context of its detail page, the choices of its pickers).
 from __future__ import annotations
 
 from flask import abort, current_app, flash, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import permissions
@@ -14,6 +15,7 @@ from ..errors import Invalid
 from ..extensions import db
 from ..forms.records import with_custom
 from ..htmx import redirect, render, vary
+from ..i18n import translate
 from ..models import RECORD_MODELS, User
 from ..services import records as svc
 from ..services.custom_values import custom_fields, get_custom
@@ -45,7 +47,7 @@ def list_view(kind: str, filters: dict, **context):
         f"{plural(kind)}/index.html", f"{plural(kind)}/_rows.html",
         page=page, rows=page.items, tags=tags_for(db.session, kind, [r.id for r in page.items]),
         next_url=next_url, args=args, q=q, sort=sort, filters=filters,
-        sorts=[(key, SORT_LABELS[key]) for key in SORTS[kind]], owners=owners,
+        sorts=[(key, translate(SORT_LABELS[key])) for key in SORTS[kind]], owners=owners,
         continued=bool(request.args.get("cursor")), **context,
     )
 
@@ -90,12 +92,12 @@ def form_page(kind: str, form, obj=None, status: int = 200):
 
 def require_create(kind: str) -> None:
     if not permissions.can_create(current_user, kind):
-        abort(403, f"Your role may not create {kind}s.")
+        abort(403, translate(svc.CANNOT_CREATE[kind]))
 
 
 def require_edit(obj) -> None:
     if not permissions.can_edit(db.session, current_user, obj):
-        abort(403, "You may not edit this record.")
+        abort(403, _("You may not edit this record."))
 
 
 def save(kind: str, form, fill, obj=None):
@@ -113,13 +115,22 @@ def save(kind: str, form, fill, obj=None):
     else:
         svc.update(db.session, current_user, obj, form.to_data())
     db.session.commit()
-    flash(f"{svc.KINDS[kind].label} “{obj.display_name}” saved.", "success")
+    flash(_saved(kind, obj.display_name), "success")
     return redirect(url_for(f"{plural(kind)}.show", **{f"{kind}_id": obj.id}))
 
 
-def options(items, selected: int | None = None, blank: str = "— None —"):
-    """(value, label) choices for a picker: a blank, then the records."""
-    choices = [("", blank)]
+def _saved(kind: str, name: str) -> str:
+    """The flash after a save, one sentence per kind (its words agree with the kind's gender)."""
+    if kind == "account":
+        return _("Account “%(name)s” saved.", name=name)
+    if kind == "contact":
+        return _("Contact “%(name)s” saved.", name=name)
+    return _("Deal “%(name)s” saved.", name=name)
+
+
+def options(items, selected: int | None = None, blank: str | None = None):
+    """(value, label) choices for a picker: a blank ("— None —" unless told), then the records."""
+    choices = [("", _("— None —") if blank is None else blank)]
     seen = set()
     for item in items:
         if item is not None and item.id not in seen:
@@ -139,5 +150,5 @@ def lookup_view(kind: str, exclude: int | None = None):
     found = [r for r in svc.lookup(db.session, current_user, kind, request.args.get("q"))
              if r.id != exclude]
     return vary(current_app.make_response(render_template(
-        "macros/_options.html", choices=options(found)[1:], blank="— None —",
+        "macros/_options.html", choices=options(found)[1:], blank=_("— None —"),
         select_first=bool((request.args.get("q") or "").strip()))))

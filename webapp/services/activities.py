@@ -18,10 +18,16 @@ from sqlalchemy import select
 
 from .. import permissions
 from ..entities import check_value, raise_errors
-from ..errors import Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord
+from ..errors import N_, Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord, Text
 from ..models import ACTIVITY_KINDS, RECORD_MODELS, Attachment, Lead, Note, Task, User, record_event
 
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+# Refusals per kind of activity (templates: translated when shown).
+CANNOT_ADD = {"note": N_("Your role may not add a note to this record."),
+              "task": N_("Your role may not add a task to this record."),
+              "attachment": N_("Your role may not add a attachment to this record.")}
+CANNOT_DELETE = {"note": N_("Your role may not delete this note."),
+                 "file": N_("Your role may not delete this file.")}
 
 
 def converted_error(lead: Lead) -> ReadOnlyRecord:
@@ -30,9 +36,9 @@ def converted_error(lead: Lead) -> ReadOnlyRecord:
 
 
 def converted_message(lead: Lead) -> str:
-    """The sentence shown whenever someone tries to change a converted lead (C1.4)."""
-    when = lead.converted_at.strftime("%d %b %Y") if lead.converted_at else "an earlier date"
-    return f"This lead was converted on {when} — it is read-only."
+    """The sentence shown whenever someone tries to change a converted lead (C1.4), a Text."""
+    when = lead.converted_at.strftime("%d %b %Y") if lead.converted_at else Text("an earlier date")
+    return Text("This lead was converted on {when} — it is read-only.", when=when)
 
 
 def get_parent(session, parent_type: str, parent_id: int):
@@ -40,7 +46,7 @@ def get_parent(session, parent_type: str, parent_id: int):
     model = RECORD_MODELS.get(parent_type)
     record = session.get(model, parent_id) if model else None
     if record is None:
-        raise NotFound("There is no such record.")
+        raise NotFound(Text("There is no such record."))
     return record
 
 
@@ -62,11 +68,11 @@ def lock_if_lead(session, record) -> None:
 def check_add(session, actor: User, parent, kind: str) -> None:
     """May `actor` add a `kind` (note, task, attachment) to `parent`? Raises ActivityError."""
     if not permissions.can_view(session, actor, parent):
-        raise Forbidden("You may not see this record.")
+        raise Forbidden(Text("You may not see this record."))
     if isinstance(parent, Lead) and parent.converted:
         raise converted_error(parent)
     if not permissions.can_add_to(session, actor, parent, kind):
-        raise Forbidden(f"Your role may not add a {kind} to this record.")
+        raise Forbidden(Text(CANNOT_ADD[kind]))
 
 
 def type_of(parent) -> str:
@@ -83,7 +89,7 @@ def add_note(session, actor: User, parent, body, *, strict: bool = False) -> Not
     note = Note(body=body, parent_type=parent_type, parent_id=parent.id, author_id=actor.id)
     session.add(note)
     session.flush()
-    record_event(session, parent_type, parent.id, "note_added", f"Note added by {actor.display_name}",
+    record_event(session, parent_type, parent.id, "note_added", Text("Note added by {name}", name=actor.display_name),
                  actor.id, {"note_id": note.id})
     return note
 
@@ -109,8 +115,9 @@ def add_task(session, actor: User, parent, subject, due_date=None, owner_id=None
                 status="open", parent_type=parent_type, parent_id=parent.id)
     session.add(task)
     session.flush()
-    due = f" (due {due_date.isoformat()})" if due_date else ""
-    record_event(session, parent_type, parent.id, "task_added", f"Task added: {subject}{due}",
+    added = (Text("Task added: {subject} (due {due})", subject=subject, due=due_date.isoformat()) if due_date
+             else Text("Task added: {subject}", subject=subject))
+    record_event(session, parent_type, parent.id, "task_added", added,
                  actor.id, {"task_id": task.id})
     return task
 
@@ -119,16 +126,16 @@ def complete_task(session, actor: User, task: Task) -> Task:
     """Mark a task done; raises Forbidden or ReadOnlyRecord (a converted lead's task)."""
     parent = permissions.parent_of(session, task)
     if parent is None or not permissions.can_view(session, actor, parent):
-        raise Forbidden("You may not see this task.")
+        raise Forbidden(Text("You may not see this task."))
     if isinstance(parent, Lead) and parent.converted:
         raise converted_error(parent)
     if not permissions.can_edit(session, actor, task):
-        raise Forbidden("You may not change this task.")
+        raise Forbidden(Text("You may not change this task."))
     if task.status != "done":
         task.status = "done"
         session.flush()
         record_event(session, task.parent_type, task.parent_id, "task_completed",
-                     f"Task completed: {task.subject}", actor.id, {"task_id": task.id})
+                     Text("Task completed: {subject}", subject=task.subject), actor.id, {"task_id": task.id})
     return task
 
 
@@ -138,7 +145,7 @@ def _check_delete(session, actor: User, row, what: str) -> None:
     if isinstance(parent, Lead) and parent.converted:
         raise converted_error(parent)
     if not permissions.can_delete(session, actor, row):
-        raise Forbidden(f"Your role may not delete this {what}.")
+        raise Forbidden(Text(CANNOT_DELETE[what]))
 
 
 def delete_note(session, actor: User, note: Note) -> None:
@@ -146,7 +153,7 @@ def delete_note(session, actor: User, note: Note) -> None:
     _check_delete(session, actor, note, "note")
     session.delete(note)
     record_event(session, note.parent_type, note.parent_id, "note_deleted",
-                 f"Note deleted by {actor.display_name}", actor.id)
+                 Text("Note deleted by {name}", name=actor.display_name), actor.id)
     session.flush()
 
 
@@ -208,7 +215,7 @@ def store_attachment(session, actor: User, parent, stream, filename: str | None,
                             storage_name=storage_name, uploaded_by=actor.id)
     session.add(attachment)
     session.flush()
-    record_event(session, parent_type, parent.id, "attachment_added", f"File attached: {name}",
+    record_event(session, parent_type, parent.id, "attachment_added", Text("File attached: {name}", name=name),
                  actor.id, {"attachment_id": attachment.id})
     return StoredFile(attachment, path)
 
@@ -223,7 +230,7 @@ def delete_attachment(session, actor: User, attachment: Attachment, upload_folde
     _check_delete(session, actor, attachment, "file")
     session.delete(attachment)
     record_event(session, attachment.parent_type, attachment.parent_id, "attachment_deleted",
-                 f"File removed: {attachment.filename}", actor.id)
+                 Text("File removed: {name}", name=attachment.filename), actor.id)
     session.flush()
     return attachment_path(upload_folder, attachment)
 

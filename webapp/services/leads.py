@@ -21,7 +21,8 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import entities, permissions
-from ..errors import BadRequest, Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord
+from ..entities import noun
+from ..errors import N_, BadRequest, Forbidden, Invalid, NotFound, Problem, ReadOnlyRecord, Text
 from ..fields import ID_SPEC, SEARCH_MAX, FieldError, parse_columns, search_text
 from ..models import (
     ADDRESS_TYPES,
@@ -72,17 +73,17 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
         select(Lead.converted).where(Lead.id == lead.id).with_for_update()
     ).scalar()
     if lead.converted or converted:
-        raise ReadOnlyRecord("This lead was converted: it is read-only and its status cannot change.",
+        raise ReadOnlyRecord(Text("This lead was converted: it is read-only and its status cannot change."),
                              conversion_id=lead.conversion_id)
     if not permissions.can_edit(session, actor, lead):
-        raise Forbidden("You may not change the status of this lead.")
+        raise Forbidden(Text("You may not change the status of this lead."))
     if not isinstance(new_status, str) or not new_status.strip():
-        raise Invalid.on("status", "Choose a status.")
+        raise Invalid.on("status", Text("Choose a status."))
     target = session.get(LeadStatus, new_status.strip())
     if target is None:
-        raise Invalid.on("status", "This status does not exist.")
+        raise Invalid.on("status", Text("This status does not exist."))
     if target.category == "converted":
-        raise Invalid.on("status", "Use Convert to convert a lead; its status follows.")
+        raise Invalid.on("status", Text("Use Convert to convert a lead; its status follows."))
     old = (session.get(LeadStatus, lead.status) if lead.status else None) or target
     if old.key == target.key:
         return StatusChange(lead.id, old, target)
@@ -91,7 +92,7 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
     session.flush()
     record_event(
         session, "lead", lead.id, "status_changed",
-        f"Status changed from {old.label} to {target.label}",
+        Text("Status changed from {old} to {new}", old=Text(old.label), new=Text(target.label)),
         actor_id=actor.id if actor is not None else None,
         data={"from": old.key, "to": target.key},
     )
@@ -125,8 +126,8 @@ SORTS = {
     "name": ((LEAD_NAME_SORT, Lead.id), False),
     "company": ((LEAD_COMPANY_SORT, Lead.id), False),
 }
-SORT_LABELS = {"created": "Newest first", "updated": "Recently updated", "name": "Name",
-               "company": "Company"}
+SORT_LABELS = {"created": N_("Newest first"), "updated": N_("Recently updated"), "name": N_("Name"),
+               "company": N_("Company")}
 
 
 
@@ -360,8 +361,8 @@ def decode_cursor(sort: str, cursor: str) -> list:
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError, IndexError):
         ok = False
     if not ok:
-        raise BadRequest("This page link is no longer valid; start again from the first page.",
-                         {"cursor": ["is not valid"]})
+        raise BadRequest(Text("This page link is no longer valid; start again from the first page."),
+                         {"cursor": [Problem("invalid")]})
     return values
 
 
@@ -521,6 +522,11 @@ LEAD_FIELDS = (
     "state", "postal_code", "country", "currency", "owner_id",
 )
 ADDRESS_LINES = ("street", "city", "state", "postal_code", "country")
+# The timeline's words for a typed address (C9.5), one sentence per type.
+ADDRESS_ADDED = {"billing": N_("Billing address added"), "delivery": N_("Delivery address added"),
+                 "default": N_("Default address added")}
+ADDRESS_REMOVED = {"billing": N_("Billing address removed"), "delivery": N_("Delivery address removed"),
+                   "default": N_("Default address removed")}
 
 
 def _apply(lead: Lead, values: dict) -> list[str]:
@@ -542,7 +548,7 @@ def _cleaned(session, actor: User, data: dict, lead: Lead | None, strict: bool):
         try:
             team_id = ID_SPEC.parse(team_raw)
             if team_id is not None and session.get(Team, team_id) is None:
-                raise FieldError("no_record", kind="team", id=team_id)
+                raise FieldError("no_record", kind=noun("team"), id=team_id)
             cleaned.values["team_id"] = team_id
         except FieldError as e:
             cleaned.errors["team_id"] = [e.problem]
@@ -554,7 +560,7 @@ def create_lead(session, actor: User, data: dict, *, strict: bool = False) -> Le
     """Create a lead from `data` (api.md names, also status, tags, custom); raises Forbidden or
     Invalid (every field's problem at once, nothing written)."""
     if not permissions.can_create(actor, "lead"):
-        raise Forbidden("Your role may not create leads.")
+        raise Forbidden(Text("Your role may not create leads."))
     cleaned = _cleaned(session, actor, data, None, strict)
     values = {**cleaned.values}
     status = values.pop("status", None)
@@ -567,7 +573,7 @@ def create_lead(session, actor: User, data: dict, *, strict: bool = False) -> Le
         set_tags(session, "lead", lead.id, cleaned.tags)
     if cleaned.custom:
         set_custom(session, "lead", lead.id, cleaned.custom)
-    record_event(session, "lead", lead.id, "lead_created", "Lead created", actor.id)
+    record_event(session, "lead", lead.id, "lead_created", Text("Lead created"), actor.id)
     return lead
 
 
@@ -580,7 +586,7 @@ def update_lead(session, actor: User, lead: Lead, data: dict, *, strict: bool = 
     if lead.converted:
         raise converted_error(lead)
     if not permissions.can_edit(session, actor, lead):
-        raise Forbidden("You may not edit this lead.")
+        raise Forbidden(Text("You may not edit this lead."))
     cleaned = _cleaned(session, actor, data, lead, strict)
     values = {**cleaned.values}
     status = values.pop("status", None)
@@ -603,7 +609,7 @@ def update_lead(session, actor: User, lead: Lead, data: dict, *, strict: bool = 
     session.flush()
     if changed:
         record_event(session, "lead", lead.id, "lead_updated",
-                     "Lead updated: " + ", ".join(f.replace("_", " ") for f in changed), actor.id,
+                     Text("Lead updated: {fields}", fields=", ".join(f.replace("_", " ") for f in changed)), actor.id,
                      {"fields": changed})
     if status is not None and status != lead.status:
         change_status(session, actor, lead, status)
@@ -641,7 +647,7 @@ def _editable(session, actor: User, lead: Lead) -> None:
     if lead.converted:
         raise converted_error(lead)
     if not permissions.can_edit(session, actor, lead):
-        raise Forbidden("You may not edit this lead.")
+        raise Forbidden(Text("You may not edit this lead."))
     lock_if_lead(session, lead)
 
 
@@ -658,15 +664,15 @@ def add_address(session, actor: User, lead: Lead, type_: str, **fields) -> Addre
     address = Address(parent_type="lead", parent_id=lead.id, type=type_, **values)
     session.add(address)
     session.flush()
-    record_event(session, "lead", lead.id, "address_added", f"{type_.title()} address added", actor.id)
+    record_event(session, "lead", lead.id, "address_added", Text(ADDRESS_ADDED[type_]), actor.id)
     return address
 
 
 def remove_address(session, actor: User, lead: Lead, address_id: int) -> None:
     """Remove one of the lead's addresses; raises NotFound when it is not the lead's."""
-    address = _own_row(session, actor, lead, Address, address_id, "There is no such address on this lead.")
+    address = _own_row(session, actor, lead, Address, address_id, Text("There is no such address on this lead."))
     session.delete(address)
-    record_event(session, "lead", lead.id, "address_removed", f"{address.type.title()} address removed", actor.id)
+    record_event(session, "lead", lead.id, "address_removed", Text(ADDRESS_REMOVED[address.type]), actor.id)
     session.flush()
 
 
@@ -683,16 +689,17 @@ def add_to_campaign(session, actor: User, lead: Lead, campaign_id, member_status
                             member_status=member_status)
     session.add(member)
     session.flush()
-    record_event(session, "lead", lead.id, "campaign_added", f"Added to campaign {campaign.name}", actor.id)
+    record_event(session, "lead", lead.id, "campaign_added", Text("Added to campaign {campaign}", campaign=campaign.name),
+                 actor.id)
     return member
 
 
 def remove_from_campaign(session, actor: User, lead: Lead, member_id: int) -> None:
     """Remove a campaign membership of the lead."""
-    member = _own_row(session, actor, lead, CampaignMember, member_id, "The lead is not in this campaign.")
+    member = _own_row(session, actor, lead, CampaignMember, member_id, Text("The lead is not in this campaign."))
     session.delete(member)
     record_event(session, "lead", lead.id, "campaign_removed",
-                 f"Removed from campaign {member.campaign.name}", actor.id)
+                 Text("Removed from campaign {campaign}", campaign=member.campaign.name), actor.id)
     session.flush()
 
 
@@ -715,14 +722,16 @@ def add_line_item(session, actor: User, lead: Lead, product_id, quantity, unit_p
                     quantity=values["quantity"], unit_price=price, discount=values["discount"] or 0)
     session.add(line)
     session.flush()
+    quantity = format(line.quantity.normalize(), "f")
     record_event(session, "lead", lead.id, "line_item_added",
-                 f"Product added: {product.name} × {line.quantity.normalize():f}", actor.id)
+                 Text("Product added: {product} × {quantity}", product=product.name, quantity=quantity), actor.id)
     return line
 
 
 def remove_line_item(session, actor: User, lead: Lead, line_id: int) -> None:
     """Remove one of the lead's product lines."""
-    line = _own_row(session, actor, lead, LineItem, line_id, "There is no such product line on this lead.")
+    line = _own_row(session, actor, lead, LineItem, line_id, Text("There is no such product line on this lead."))
     session.delete(line)
-    record_event(session, "lead", lead.id, "line_item_removed", f"Product removed: {line.product.name}", actor.id)
+    record_event(session, "lead", lead.id, "line_item_removed", Text("Product removed: {product}", product=line.product.name),
+                 actor.id)
     session.flush()

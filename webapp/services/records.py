@@ -16,7 +16,8 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import entities, permissions
-from ..errors import BadRequest, Forbidden, Invalid, Problem
+from ..entities import noun
+from ..errors import N_, BadRequest, Forbidden, Invalid, Problem, Text
 from ..fields import search_text
 from ..models import (
     Account,
@@ -53,25 +54,36 @@ class Kind:
 _ADDRESS = ("street", "city", "state", "postal_code", "country")
 KINDS = {
     "account": Kind(
-        "account", Account, "Account",
+        "account", Account, N_("Account"),
         ("name", "industry", "website", "phone", "fax", "annual_revenue", "employees", "parent_id",
          *(f"billing_{p}" for p in _ADDRESS), *(f"shipping_{p}" for p in _ADDRESS), "owner_id"),
         ("name",), phones=("phone", "fax"),
     ),
     "contact": Kind(
-        "contact", Contact, "Contact",
+        "contact", Contact, N_("Contact"),
         ("salutation", "first_name", "last_name", "title", "email", "phone", "mobile", "fax",
          "skype", "linkedin", "twitter", "facebook", "lead_source", "email_opt_out", "description",
          *(f"mailing_{p}" for p in _ADDRESS), "account_id", "owner_id"),
         ("last_name",), emails=("email",), phones=("phone", "mobile", "fax"),
     ),
     "deal": Kind(
-        "deal", Deal, "Deal",
+        "deal", Deal, N_("Deal"),
         ("name", "account_id", "contact_id", "contact_role", "pipeline_id", "stage", "amount",
          "currency", "closing_date", "lead_source", "campaign_id", "rating", "owner_id"),
         ("name",),
     ),
 }
+
+# The sentences of each kind (templates: translated when shown; the timeline stores the English).
+CANNOT_CREATE = {"account": N_("Your role may not create accounts."),
+                 "contact": N_("Your role may not create contacts."),
+                 "deal": N_("Your role may not create deals.")}
+CANNOT_EDIT = {"account": N_("You may not edit this account."),
+               "contact": N_("You may not edit this contact."),
+               "deal": N_("You may not edit this deal.")}
+CREATED = {"account": N_("Account created"), "contact": N_("Contact created"), "deal": N_("Deal created")}
+UPDATED = {"account": N_("Account updated: {fields}"), "contact": N_("Contact updated: {fields}"),
+           "deal": N_("Deal updated: {fields}")}
 
 
 # ---------------------------------------------------------------- validation
@@ -129,7 +141,7 @@ def parent_problem(session, account_id: int | None, parent_id: int) -> Problem |
     seen: set[int] = set()
     current = session.get(Account, parent_id)
     if current is None:
-        return Problem("no_record", kind="account", id=parent_id)
+        return Problem("no_record", kind=noun("account"), id=parent_id)
     while current is not None and current.id not in seen:
         if account_id is not None and current.id == account_id:
             return Problem("parent_cycle")
@@ -145,7 +157,7 @@ def create(session, actor: User, kind_name: str, data: dict, *, strict: bool = F
     """Create an account, contact or deal from `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[kind_name]
     if not permissions.can_create(actor, kind.name):
-        raise Forbidden(f"Your role may not create {kind.name}s.")
+        raise Forbidden(Text(CANNOT_CREATE[kind.name]))
     values, tags, custom = _clean(session, actor, kind, data, strict=strict)
     values.setdefault("owner_id", actor.id)
     if values["owner_id"] is None:
@@ -158,7 +170,7 @@ def create(session, actor: User, kind_name: str, data: dict, *, strict: bool = F
         set_tags(session, kind.name, obj.id, tags)
     if custom:
         set_custom(session, kind.name, obj.id, custom)
-    record_event(session, kind.name, obj.id, "created", f"{kind.label} created", actor.id)
+    record_event(session, kind.name, obj.id, "created", Text(CREATED[kind.name]), actor.id)
     session.flush()
     return obj
 
@@ -167,7 +179,7 @@ def update(session, actor: User, obj, data: dict, *, strict: bool = False):
     """Change the fields present in `data`; raises PermissionDenied, RecordInvalid."""
     kind = KINDS[obj.__class__.__name__.lower()]
     if not permissions.can_edit(session, actor, obj):
-        raise Forbidden(f"You may not edit this {kind.name}.")
+        raise Forbidden(Text(CANNOT_EDIT[kind.name]))
     values, tags, custom = _clean(session, actor, kind, data, obj, strict=strict)
     changed = [key for key, value in values.items() if getattr(obj, key) != value]
     for key in changed:
@@ -184,7 +196,7 @@ def update(session, actor: User, obj, data: dict, *, strict: bool = False):
             changed.append("custom fields")
     if changed:
         names = ", ".join(c.removesuffix("_id").replace("_", " ") for c in changed)
-        record_event(session, kind.name, obj.id, "updated", f"{kind.label} updated: {names}",
+        record_event(session, kind.name, obj.id, "updated", Text(UPDATED[kind.name], fields=names),
                      actor.id, {"fields": changed})
     session.flush()
     return obj
@@ -228,8 +240,8 @@ SORTS = {
     "deal": {"-created": (Deal.created_at, True), "name": (Deal.name, False),
              "-amount": (func.coalesce(Deal.amount, 0), True), "-updated": (Deal.updated_at, True)},
 }
-SORT_LABELS = {"name": "Name", "-created": "Newest", "-updated": "Recently updated",
-               "-amount": "Largest amount"}
+SORT_LABELS = {"name": N_("Name"), "-created": N_("Newest"), "-updated": N_("Recently updated"),
+               "-amount": N_("Largest amount")}
 DEFAULT_SORT = {"account": "name", "contact": "name", "deal": "-created"}
 FILTERS = {
     "account": ("owner_id", "tag"),
@@ -278,7 +290,8 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         if not isinstance(sort, str) or not isinstance(last_id, int) or isinstance(last_id, bool):
             raise ValueError
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise BadRequest("This page link is not valid; start again from the first page.", {"cursor": ["is not valid"]}) from None
+        raise BadRequest(Text("This page link is not valid; start again from the first page."),
+                         {"cursor": [Problem("invalid")]}) from None
     return sort, last_id
 
 
@@ -307,12 +320,14 @@ def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
     if cursor:
         cursor_sort, last_id = decode_cursor(cursor)
         if cursor_sort != sort:
-            raise BadRequest("This page link belongs to another sort order; start again.", {"cursor": ["is not valid"]})
+            raise BadRequest(Text("This page link belongs to another sort order; start again."),
+                             {"cursor": [Problem("invalid")]})
         # The cursor names the last row shown; its current sort value is read back so the
         # cursor stays small and opaque, and the next page is a plain index range.
         found = session.execute(select(expr).where(model.id == last_id)).first()
         if found is None:
-            raise BadRequest("The row this page link started from is gone; start again.", {"cursor": ["is not valid"]})
+            raise BadRequest(Text("The row this page link started from is gone; start again."),
+                             {"cursor": [Problem("invalid")]})
         value = found[0]
         if descending:
             stmt = stmt.where(or_(expr < value, and_(expr == value, model.id < last_id)))

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, url_for
 from flask_login import current_user
 
 from ... import permissions
-from ...errors import Forbidden
+from ...errors import Forbidden, Text
 from ...extensions import login_manager
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -17,7 +17,7 @@ def admins_only():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not permissions.is_admin(current_user):
-        raise Forbidden("Only administrators may open the admin area.")
+        raise Forbidden(Text("Only administrators may open the admin area."))
     return None
 
 

@@ -4,23 +4,22 @@ job's progress row that htmx polls every second while the job is queued or runni
 from __future__ import annotations
 
 from flask import current_app, flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from ... import jobs as queue
-from ...errors import NotFound
+from ...errors import NotFound, Text
 from ...extensions import db
 from ...htmx import redirect, render
+from ...i18n import _l
 from ...models import Job, User
 from ...services import keys
 from . import bp
 
 PAGE_SIZE = 20
-KIND_LABELS = {keys.KIND: "Rebuild duplicate keys"}
-STATUS_LABELS = {"queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed"}
-STARTED = "The rebuild of the duplicate keys was started (job #{id})."
-ALREADY = "A rebuild of the duplicate keys is already under way (job #{id})."
-NOT_STARTED = "The rebuild could not be started: {error}"
+KIND_LABELS = {keys.KIND: _l("Rebuild duplicate keys")}
+STATUS_LABELS = {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
 INT_MAX = 2**31 - 1
 
 
@@ -60,13 +59,13 @@ def rebuild_keys():
     """Queue a rebuild of every record's duplicate keys (unless one is under way); back to the list."""
     active = keys.active_job(db.session)
     if active is not None:
-        flash(ALREADY.format(id=active.id), "info")
+        flash(_("A rebuild of the duplicate keys is already under way (job #%(id)s).", id=active.id), "info")
         return redirect(url_for("admin.jobs"))
     job = queue.start_rebuild_keys(current_app._get_current_object(), created_by=current_user.id)
     if job.status == "failed":
-        flash(NOT_STARTED.format(error=job.error), "error")
+        flash(_("The rebuild could not be started: %(error)s", error=job.error), "error")
     else:
-        flash(STARTED.format(id=job.id), "success")
+        flash(_("The rebuild of the duplicate keys was started (job #%(id)s).", id=job.id), "success")
     return redirect(url_for("admin.jobs"))
 
 
@@ -75,5 +74,5 @@ def job(job_id: int):
     """One job: its row (the fragment htmx polls) or a page with it."""
     row = db.session.get(Job, job_id) if job_id <= INT_MAX else None
     if row is None:
-        raise NotFound("There is no such job.")
+        raise NotFound(Text("There is no such job."))
     return render("admin/job.html", "admin/_job_row.html", **_context([row], job=row))

@@ -24,8 +24,8 @@ from ...conversion.options import (
 )
 from ...conversion.planner import plan
 from ...conversion.serialize import conversion_as_dict
-from ...entities import check_id
-from ...errors import Conflict, Invalid, NotFound, Problem
+from ...entities import check_id, noun
+from ...errors import Conflict, Invalid, NotFound, Problem, Text
 from ...extensions import db
 from ...fields import CURRENCY_RE, INT_MAX, model_specs
 from ...models import Conversion, Deal, Lead
@@ -182,8 +182,8 @@ def _idempotency_key() -> str | None:
     if key is None:
         return None
     if not jsonschema_rs.is_valid({"type": "string", "pattern": IDEMPOTENCY_PATTERN}, key):
-        raise Invalid("The Idempotency-Key header must be 1 to 255 visible ASCII characters.",
-                       {IDEMPOTENCY_HEADER: ["must be 1 to 255 visible ASCII characters, e.g. a UUID"]})
+        raise Invalid(Text("The Idempotency-Key header must be 1 to 255 visible ASCII characters."),
+                      {IDEMPOTENCY_HEADER: [Text("must be 1 to 255 visible ASCII characters, e.g. a UUID")]})
     return key
 
 
@@ -232,9 +232,9 @@ def lead_conversions_create():
         # A concurrent request committed first (the same Idempotency-Key, or the same lead).
         session.rollback()
         if key:
-            raise Conflict("A request with this Idempotency-Key was processed at the same time; "
-                                "retry to get its response.", {IDEMPOTENCY_HEADER: ["is already in use"]}) from None
-        raise Conflict("This conversion conflicts with a concurrent change; nothing was saved.") from None
+            raise Conflict(Text("A request with this Idempotency-Key was processed at the same time; retry to get "
+                                "its response."), {IDEMPOTENCY_HEADER: [Text("is already in use")]}) from None
+        raise Conflict(Text("This conversion conflicts with a concurrent change; nothing was saved.")) from None
     conversion = session.get(Conversion, conversion_id)
     response = jsonify(as_json(conversion))
     response.status_code = 201
@@ -262,7 +262,7 @@ def lead_conversions_show(id: int):
     reject_unknown_args()
     conversion = get_or_404(Conversion, id, "conversion")
     if db.session.scalar(_visible(select(Conversion.id).where(Conversion.id == id))) is None:
-        raise NotFound(f"There is no conversion with id {id}.")
+        raise NotFound(Text("There is no {kind} with id {id}.", kind=noun("conversion"), id=id))
     return jsonify(as_json(conversion))
 
 

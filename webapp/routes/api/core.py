@@ -11,7 +11,8 @@ from flask import g, request
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
-from ...errors import BadRequest, Invalid, NotFound, Unauthorized
+from ...entities import noun
+from ...errors import BadRequest, Invalid, NotFound, Problem, Text, Unauthorized
 from ...extensions import db
 from ...fields import INT_MAX
 from ...models import ApiToken, User, utcnow
@@ -44,12 +45,12 @@ def _authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Send an API token: Authorization: Bearer <token>.")
+        raise Unauthorized(Text("Send an API token: Authorization: Bearer <token>."))
     # The user (and its role, joined by User.role) in the same statement: one round trip.
     row = db.session.scalar(db.select(ApiToken).options(joinedload(ApiToken.user))
                             .where(ApiToken.token_hash == ApiToken.hash(token)))
     if row is None or not row.user.active:
-        raise Unauthorized("This API token is not valid (revoked, mistyped, or its user is inactive).")
+        raise Unauthorized(Text("This API token is not valid (revoked, mistyped, or its user is inactive)."))
     g.api_user = row.user
     now = utcnow()
     last = row.last_used_at
@@ -72,13 +73,13 @@ def json_body() -> dict:
     """
     raw = request.get_data(cache=True)
     if not raw.strip():
-        raise BadRequest("Send a JSON object as the request body.")
+        raise BadRequest(Text("Send a JSON object as the request body."))
     try:
         data = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:
-        raise BadRequest(f"The body is not valid JSON: {e}.") from None
+        raise BadRequest(Text("The body is not valid JSON: {error}.", error=str(e))) from None
     if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
+        raise BadRequest(Text("The body must be a JSON object."))
     return data
 
 
@@ -86,7 +87,7 @@ def get_or_404(model, ident: int, label: str | None = None):
     """The row by id, or NotFound (ids beyond the integer range included)."""
     obj = db.session.get(model, ident) if 0 < ident <= INT_MAX else None
     if obj is None:
-        raise NotFound(f"There is no {label or model.__name__.lower()} with id {ident}.")
+        raise NotFound(Text("There is no {kind} with id {id}.", kind=noun(label or model.__name__.lower()), id=ident))
     return obj
 
 
@@ -94,8 +95,8 @@ def reject_unknown_args(allowed=()) -> None:
     """Raises Invalid naming query parameters this operation does not know."""
     unknown = sorted(set(request.args) - set(allowed))
     if unknown:
-        raise Invalid("Some query parameters are not known here.",
-                       {name: ["is not a parameter of this operation"] for name in unknown})
+        raise Invalid(Text("Some query parameters are not known here."),
+                      {name: [Text("is not a parameter of this operation")] for name in unknown})
 
 
 def query_int(name: str, errors: dict, minimum: int = 1, maximum: int = INT_MAX) -> int | None:
@@ -104,7 +105,7 @@ def query_int(name: str, errors: dict, minimum: int = 1, maximum: int = INT_MAX)
     if raw is None:
         return None
     if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
-        errors[name] = [f"must be an integer between {minimum} and {maximum}"]
+        errors[name] = [Text("must be an integer between {min} and {max}", min=minimum, max=maximum)]
         return None
     return int(raw)
 
@@ -114,7 +115,7 @@ def query_bool(name: str, errors: dict, default: bool = False) -> bool:
     if raw is None:
         return default
     if raw not in ("true", "false"):
-        errors[name] = ["must be true or false"]
+        errors[name] = [Problem("not_bool")]
         return default
     return raw == "true"
 
@@ -124,7 +125,7 @@ def query_str(name: str, errors: dict, max_length: int) -> str | None:
     if raw is None:
         return None
     if len(raw) > max_length or "\x00" in raw:
-        errors[name] = [f"must be at most {max_length} characters, without NUL"]
+        errors[name] = [Text("must be at most {max} characters, without NUL", max=max_length)]
         return None
     return raw.strip() or None
 
@@ -139,9 +140,9 @@ def decode_cursor(raw: str) -> int:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         after = data["after"]
     except Exception:  # any garbage: not base64, not JSON, not an object, no key
-        raise ValueError("is not a cursor this API returned") from None
+        raise ValueError(Text("is not a cursor this API returned")) from None
     if isinstance(after, bool) or not isinstance(after, int) or not 0 < after <= INT_MAX + 1:
-        raise ValueError("is not a cursor this API returned")
+        raise ValueError(Text("is not a cursor this API returned"))
     return after
 
 
@@ -159,7 +160,7 @@ def page_params(errors: dict) -> tuple[int, int | None]:
         try:
             after = decode_cursor(raw)
         except ValueError as e:
-            errors["cursor"] = [str(e)]
+            errors["cursor"] = [e.args[0]]  # the Text (str(e) would drop its template)
     return limit, after
 
 
@@ -170,7 +171,7 @@ def paginate(stmt, id_column, errors: dict):
     """
     limit, before = page_params(errors)
     if errors:
-        raise Invalid("Some query parameters need attention.", errors)
+        raise Invalid(Text("Some query parameters need attention."), errors)
     if before is not None:
         stmt = stmt.where(id_column < before)
     rows = list(db.session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))

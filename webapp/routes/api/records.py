@@ -12,8 +12,8 @@ from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ... import permissions
-from ...entities import ENTITIES, Entity, choices_of, clean, raise_errors
-from ...errors import BadRequest, Conflict, DomainError, Forbidden, Invalid, Problem
+from ...entities import ENTITIES, Entity, choices_of, clean, noun, raise_errors
+from ...errors import N_, BadRequest, Conflict, DomainError, Forbidden, Invalid, Problem, Text
 from ...extensions import db
 from ...models import (
     RECORD_MODELS,
@@ -59,11 +59,13 @@ DEPENDENTS = (Note, Task, Attachment, Tagging, CustomFieldValue, TimelineEvent, 
 def translate(e: Exception) -> Exception:
     """A bad cursor is a bad query parameter (422) in the API; other refusals pass as they are."""
     if isinstance(e, BadRequest) and "cursor" in e.errors:
-        return Invalid("Some query parameters need attention.", {"cursor": [e.message]})
+        return Invalid(Text("Some query parameters need attention."), {"cursor": [e.message]})
     return e
 
 
 SERVICE_ERRORS = (DomainError,)
+# A task's or a note's timeline line after a PATCH (a template per kind: translated when shown).
+UPDATED = {"task": N_("Task updated: {fields}"), "note": N_("Note updated: {fields}")}
 
 
 def _perm_name(entity: Entity) -> str:
@@ -83,25 +85,28 @@ def _parent_lock(obj) -> None:
 
 def require_view(entity: Entity, obj) -> None:
     if not permissions.can_view(db.session, current_user(), obj):
-        raise Forbidden(f"You may not view this {entity.name}: it is outside the records "
-                            "your role can see (record.read_all or your owner scope).")
+        raise Forbidden(Text("You may not view this {entity}: it is outside the records your role can see "
+                             "(record.read_all or your owner scope).", entity=noun(entity.name)))
 
 
 def require_edit(entity: Entity, obj, action: str = "edit") -> None:
     user = current_user()
     perm = f"{entity.name}.edit"
     if action == "delete" and not permissions.has_perm(user, "record.delete"):
-        raise Forbidden("Your role lacks the record.delete permission.")
+        raise Forbidden(Text("Your role lacks the {permission} permission.", permission="record.delete"))
     if not permissions.has_perm(user, perm):
-        raise Forbidden(f"Your role lacks the {perm} permission.")
+        raise Forbidden(Text("Your role lacks the {permission} permission.", permission=perm))
     if not permissions.can_edit(db.session, user, obj):
-        raise Forbidden(f"You may not {action} this {entity.name}: it is outside your "
-                            f"owner scope ({user.role.scope}).")
+        template = (N_("You may not delete this {entity}: it is outside your owner scope ({scope}).")
+                    if action == "delete" else
+                    N_("You may not edit this {entity}: it is outside your owner scope ({scope})."))
+        raise Forbidden(Text(template, entity=noun(entity.name), scope=user.role.scope))
 
 
 def require_create(entity: Entity) -> None:
     if not permissions.can_create(current_user(), entity.name):
-        raise Forbidden(f"Your role lacks the {entity.name}.create permission.")
+        permission = f"{entity.name}.create"
+        raise Forbidden(Text("Your role lacks the {permission} permission.", permission=permission))
 
 
 # ---------------------------------------------------------------- serialisation
@@ -146,7 +151,7 @@ def _enum_param(entity: Entity, name: str, errors: dict) -> str | None:
     f = next(f for f in entity.filters if f.name == name)
     allowed = choices_of(db.session, f)
     if raw not in allowed:
-        errors[name] = ["must be one of: " + ", ".join(allowed)]
+        errors[name] = [Problem("not_choice", choices=", ".join(allowed))]
         return None
     return raw
 
@@ -168,7 +173,7 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
             converted=query_bool("converted", errors))
         limit = query_limit(errors)
         if errors:
-            raise Invalid("Some query parameters need attention.", errors)
+            raise Invalid(Text("Some query parameters need attention."), errors)
         try:
             page = leads.list_leads(session, user, filters, cursor=request.args.get("cursor") or None,
                                     limit=limit)
@@ -185,7 +190,7 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
         q = query_str("q", errors, 200)
         limit = query_limit(errors)
         if errors:
-            raise Invalid("Some query parameters need attention.", errors)
+            raise Invalid(Text("Some query parameters need attention."), errors)
         try:
             page = records.list_records(session, user, entity.name, q=q, filters=filters, sort="-created",
                                         cursor=request.args.get("cursor") or None, limit=limit)
@@ -214,7 +219,7 @@ def _parent_for(data: dict, values: dict):
     model = RECORD_MODELS[parent_type]
     parent = db.session.get(model, parent_id)
     if parent is None or not permissions.can_view(db.session, current_user(), parent):
-        raise Invalid.on("parent_id", Problem("no_record", kind=parent_type, id=parent_id))
+        raise Invalid.on("parent_id", Problem("no_record", kind=noun(parent_type), id=parent_id))
     return parent
 
 
@@ -261,7 +266,7 @@ def update(entity: Entity, obj, data: dict) -> None:
     if changed:
         session.flush()
         record_event(session, obj.parent_type, obj.parent_id, f"{entity.name}_updated",
-                     f"{entity.title} updated: " + ", ".join(k.replace("_", " ") for k in changed),
+                     Text(UPDATED[entity.name], fields=", ".join(k.replace("_", " ") for k in changed)),
                      user.id, {f"{entity.name}_id": obj.id, "fields": changed})
 
 
@@ -274,7 +279,8 @@ def _blockers(obj) -> dict[str, list[str]]:
             if fk.column.table is table:
                 count = db.session.scalar(select(func.count()).select_from(other).where(fk.parent == obj.id))
                 if count:
-                    found.setdefault(other.name, []).append(f"{count} row(s) refer to it through {fk.parent.name}")
+                    found.setdefault(other.name, []).append(
+                        Text("{count} row(s) refer to it through {column}", count=count, column=fk.parent.name))
     return found
 
 
@@ -285,7 +291,8 @@ def remove(entity: Entity, obj) -> list:
     require_edit(entity, obj, "delete")
     blockers = _blockers(obj)
     if blockers:
-        raise Conflict(f"Other records still refer to this {entity.name}; detach them first.", blockers)
+        raise Conflict(Text("Other records still refer to this {entity}; detach them first.",
+                            entity=noun(entity.name)), blockers)
     if isinstance(obj, Note):
         activities.delete_note(session, user, obj)
         return []
@@ -297,7 +304,7 @@ def remove(entity: Entity, obj) -> list:
             session.execute(delete(model).where(model.parent_type == entity.name, model.parent_id == obj.id))
     else:
         record_event(session, obj.parent_type, obj.parent_id, "task_deleted",
-                     f"Task deleted: {obj.subject}", user.id)
+                     Text("Task deleted: {subject}", subject=obj.subject), user.id)
     session.delete(obj)
     session.flush()
     from flask import current_app
@@ -319,7 +326,7 @@ def _commit_or_conflict():
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("This change conflicts with other records; nothing was saved.") from None
+        raise Conflict(Text("This change conflicts with other records; nothing was saved.")) from None
 
 
 def register(entity: Entity) -> None:

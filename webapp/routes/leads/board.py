@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import abort, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ... import permissions
 from ...errors import DomainError, NotFound
 from ...extensions import db
 from ...htmx import render, trigger, vary
+from ...i18n import translate
 from ...models import Lead, LeadStatus
 from ...services.leads import (
     Q_MAX,
@@ -65,7 +67,7 @@ def board_column(status: str):
     """The next page of one column's cards (fetched when its last card scrolls into view)."""
     column = db.session.get(LeadStatus, status)
     if column is None or column.category not in ("open", "closed"):
-        abort(404, "This board has no such column.")
+        abort(404, _("This board has no such column."))
     data = _column(column, _filters(request.args), request.args.get("cursor") or None)
     return vary(make_response(render_template("leads/_cards.html", **data)))
 
@@ -79,17 +81,18 @@ def move(lead_id: int):
     (C1.4), 422 for an unknown status or the converted one (that is what Convert does).
     """
     # This endpoint speaks JSON (the board's script reads it): so do its refusals.
-    on_error(DomainError, lambda e: (jsonify(e.as_dict()), e.status))
+    on_error(DomainError, lambda e: (jsonify(e.as_dict(translate)), e.status))
     lead = db.session.get(Lead, lead_id)
     if lead is None or not permissions.can_view(db.session, current_user, lead):
-        raise NotFound("This lead does not exist or you may not see it.")
+        raise NotFound(_("This lead does not exist or you may not see it."))
     name = lead.display_name
     change = change_status(db.session, current_user, lead, request.form.get("status", ""))
     db.session.commit()
     filters = _filters(request.form)
-    message = (f"{name} moved to {change.new.label}." if change.changed
-               else f"{name} is already in {change.new.label}.")
-    payload = {"lead_id": lead_id, "status": change.new.key, "label": change.new.label,
+    label = translate(change.new.label)
+    message = (_("%(name)s moved to %(status)s.", name=name, status=label) if change.changed
+               else _("%(name)s is already in %(status)s.", name=name, status=label))
+    payload = {"lead_id": lead_id, "status": change.new.key, "label": label,
                "changed": change.changed, "message": message,
                "counts": status_counts(db.session, current_user, filters)}
     # Other parts of the page (a future bulk panel, the detail page) may listen for this event.

@@ -4,6 +4,7 @@ campaigns, product lines)."""
 from __future__ import annotations
 
 from flask import abort, flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from ...errors import Conflict, Invalid, ReadOnlyRecord
 from ...extensions import db
 from ...forms.leads import AddressForm, CampaignForm, LineItemForm, lead_form
 from ...htmx import redirect, render, trigger
+from ...i18n import _l
 from ...models import (
     Account,
     CampaignMember,
@@ -30,18 +32,18 @@ from ..errors import on_error
 from . import bp
 
 SECTIONS = {
-    "contact": ("Contact details", (
-        ("salutation", "Salutation"), ("first_name", "First name"), ("last_name", "Last name"),
-        ("title", "Job title"), ("email", "E-mail"), ("phone", "Phone"), ("mobile", "Mobile"),
-        ("fax", "Fax"), ("email_opt_out", "E-mail opt-out"), ("skype", "Skype"),
-        ("linkedin", "LinkedIn"), ("twitter", "X / Twitter"), ("facebook", "Facebook"))),
-    "company": ("Company", (
-        ("company", "Company"), ("industry", "Industry"), ("website", "Website"),
-        ("annual_revenue", "Annual revenue"), ("employees", "Employees"),
-        ("lead_source", "Lead source"), ("rating", "Rating"))),
-    "address": ("Address", (
-        ("street", "Street"), ("postal_code", "Postal code"), ("city", "City"),
-        ("state", "State / region"), ("country", "Country"))),
+    "contact": (_l("Contact details"), (
+        ("salutation", _l("Salutation")), ("first_name", _l("First name")), ("last_name", _l("Last name")),
+        ("title", _l("Job title")), ("email", _l("E-mail")), ("phone", _l("Phone")), ("mobile", _l("Mobile")),
+        ("fax", _l("Fax")), ("email_opt_out", _l("E-mail opt-out")), ("skype", _l("Skype")),
+        ("linkedin", _l("LinkedIn")), ("twitter", _l("X / Twitter")), ("facebook", _l("Facebook")))),
+    "company": (_l("Company"), (
+        ("company", _l("Company")), ("industry", _l("Industry")), ("website", _l("Website")),
+        ("annual_revenue", _l("Annual revenue")), ("employees", _l("Employees")),
+        ("lead_source", _l("Lead source")), ("rating", _l("Rating")))),
+    "address": (_l("Address"), (
+        ("street", _l("Street")), ("postal_code", _l("Postal code")), ("city", _l("City")),
+        ("state", _l("State / region")), ("country", _l("Country")))),
 }
 
 
@@ -144,7 +146,7 @@ def create():
     _show_refusals("leads/new.html", form, None)
     lead = service.create_lead(db.session, current_user, form.to_data())
     db.session.commit()
-    flash(f"Lead “{lead.display_name}” created.", "success")
+    flash(_("Lead “%(name)s” created.", name=lead.display_name), "success")
     return redirect(url_for("leads.show", lead_id=lead.id))
 
 
@@ -177,7 +179,7 @@ def update(lead_id: int):
     _show_refusals("leads/edit.html", form, lead)
     service.update_lead(db.session, current_user, lead, form.to_data())
     db.session.commit()
-    flash("Changes saved.", "success")
+    flash(_("Changes saved."), "success")
     return redirect(url_for("leads.show", lead_id=lead.id))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms import BooleanField, Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -11,6 +12,7 @@ from wtforms.validators import Length, Optional
 from ...extensions import db
 from ...forms.common import owner_choices, status_choices
 from ...htmx import render
+from ...i18n import _l, translate
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
@@ -28,15 +30,15 @@ FALSE_VALUES = (False, "false", "", "0", "no", "off")
 class LeadListForm(Form):
     """The list's filters, read from the query string (a GET form: no CSRF token)."""
 
-    q = StringField("Search", validators=[Optional(), Length(max=Q_MAX)])
-    status = SelectField("Status", default="")
-    owner = SelectField("Owner", default="")
-    tag = StringField("Tag", validators=[Optional(), Length(max=60)],
-                      render_kw={"placeholder": "Any tag"})
-    source = StringField("Source", validators=[Optional(), Length(max=100)],
-                         render_kw={"placeholder": "Any source"})
-    converted = BooleanField("Converted only", false_values=FALSE_VALUES)
-    sort = SelectField("Sort", default="created", choices=[SelectChoice(k, v) for k, v in SORT_LABELS.items()])
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=Q_MAX)])
+    status = SelectField(_l("Status"), default="")
+    owner = SelectField(_l("Owner"), default="")
+    tag = StringField(_l("Tag"), validators=[Optional(), Length(max=60)],
+                      render_kw={"placeholder": _l("Any tag")})
+    source = StringField(_l("Source"), validators=[Optional(), Length(max=100)],
+                         render_kw={"placeholder": _l("Any source")})
+    converted = BooleanField(_l("Converted only"), false_values=FALSE_VALUES)
+    sort = SelectField(_l("Sort"), default="created")
 
     def filters(self) -> LeadFilters:
         """The validated values as the service's filters."""
@@ -51,9 +53,11 @@ class LeadListForm(Form):
 def filter_form(args) -> LeadListForm:
     """The filter form bound to `args`, with its choices loaded (shared with the board)."""
     form = LeadListForm(args)
-    status = [("", "Open leads"), ("all", "Open and closed"), *status_choices()]
+    status = [("", _("Open leads")), ("all", _("Open and closed")), *status_choices()]
     form.status.choices = [SelectChoice(k, v) for k, v in status]
-    form.owner.choices = [SelectChoice(k, v) for k, v in owner_choices(blank="Anyone")]
+    form.owner.choices = [SelectChoice(k, v) for k, v in owner_choices(blank=_("Anyone"))]
+    # The sort labels come from the lead service (marked there), shown in the reader's language.
+    form.sort.choices = [SelectChoice(k, translate(v)) for k, v in SORT_LABELS.items()]
     return form
 
 

@@ -18,7 +18,9 @@ document.addEventListener("click", (event) => {
 
 // Lists: after the filter bar's results are swapped in, say what they hold in the status line
 // that stays outside them (#results-status, macros/filters.html), "no match" included. The
-// results name it with [data-result-summary]; record lists are counted from their rows.
+// results name it with [data-result-summary]; record lists are counted from their rows. The
+// sentence comes translated from the filter bar (data-shown-one / data-shown-other, "{n}"
+// standing for the count); the plural form follows the page's language (<html lang>).
 document.addEventListener("htmx:afterSettle", (event) => {
   const form = document.querySelector("form[data-results]");
   const status = document.getElementById("results-status");
@@ -33,8 +35,11 @@ document.addEventListener("htmx:afterSettle", (event) => {
     const empty = results.querySelector(".empty-state p");
     const n = results.querySelectorAll("tr[data-href]").length;
     const more = results.querySelector(".more-row, .load-more-row");
-    const noun = n === 1 && !more ? form.dataset.nounOne : form.dataset.noun;
-    text = empty ? empty.textContent.trim() : `${n}${more ? "+" : ""} ${noun || "results"} shown.`;
+    const lang = document.documentElement.lang || undefined;
+    const one = !more && new Intl.PluralRules(lang).select(n) === "one";
+    const count = `${new Intl.NumberFormat(lang).format(n)}${more ? "+" : ""}`;
+    const sentence = (one ? form.dataset.shownOne : form.dataset.shownOther) || "{n}";
+    text = empty ? empty.textContent.trim() : sentence.replace("{n}", count);
   }
   // Cleared first, then set after a tick: the same text twice in a row is read again.
   status.textContent = "";
