@@ -81,7 +81,7 @@ def login(page, live_server):
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{live_server}/leads/**")
+        page.wait_for_url(f"{live_server}/")
         return page
 
     return sign_in

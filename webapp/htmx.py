@@ -32,6 +32,19 @@ def trigger(response: Response, events: dict) -> Response:
     return response
 
 
+def safe_next(target: str | None) -> str:
+    """`target` when it is a path on this site (a ?next= or a form's next), else the home page:
+    never another site (an open redirect)."""
+    from urllib.parse import urlsplit
+
+    from flask import url_for
+
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not urlsplit(target).netloc):
+        return target
+    return url_for("dashboard.index")
+
+
 def redirect(url: str) -> Response:
     """A redirect that works for htmx (HX-Redirect) and plain requests (303)."""
     if is_htmx():

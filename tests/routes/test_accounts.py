@@ -364,7 +364,7 @@ def test_detail_shows_contacts_deals_parent_subsidiaries_and_activity(as_user, d
     db.session.commit()
     html = as_user("viewer").get(f"/accounts/{owned.id}").get_data(as_text=True)
     for needle in (f"/accounts/{parent.id}", f"/accounts/{child.id}", f"/contacts/{contact.id}",
-                   f"/deals/{deal.id}", "Ada Lovelace", "Big deal", "1,500.00 EUR",
+                   f"/deals/{deal.id}", "Ada Lovelace", "Big deal", "€1,500.00",
                    f"/records/account/{owned.id}/activity"):
         assert needle in html
 

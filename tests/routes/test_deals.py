@@ -162,7 +162,7 @@ def test_stage_options_follow_the_pipeline(as_user, other_pipeline):
 
 def test_detail_shows_stage_progress(as_user, owned):
     html = as_user("viewer").get(f"/deals/{owned.id}").get_data(as_text=True)
-    assert "Sales pipeline" in html and "1,000.00 EUR" in html
+    assert "Sales pipeline" in html and "€1,000.00" in html
     done = re.findall(r'class="stage stage-done[^"]*"', html)
     current = re.findall(r'class="stage stage-current[^"]*"[^>]*aria-current="step"', html)
     assert len(done) == 2 and len(current) == 1  # Incoming, Qualification passed; Proposal current

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from ..extensions import db, limiter
+from ..htmx import safe_next
 from ..i18n import _l
 from ..security import LOGIN_LIMIT_PER_ACCOUNT, LOGIN_LIMIT_PER_IP
 from ..services.users import authenticate, end_sessions
@@ -29,12 +29,6 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)],
                              render_kw={"autocomplete": "current-password"})
     remember = BooleanField(_l("Keep me signed in"))
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
-        return target
-    return url_for("leads.index")
 
 
 def _account_key() -> str:
@@ -60,7 +54,7 @@ def login():
         user = authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")), 303)
+            return redirect(safe_next(request.args.get("next")), 303)
         form.password.errors = [_("Wrong e-mail or password.")]
         status = 422
     elif form.is_submitted():
@@ -94,7 +88,3 @@ def logout():
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"), 303)
 
-
-# "/" is the dashboard's (routes/dashboard.py). The old endpoint name only builds that URL
-# (templates/errors/error.html links url_for('auth.home')); it never answers a request.
-bp.add_url_rule("/", "home", build_only=True)

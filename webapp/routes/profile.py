@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from ..errors import Invalid
 from ..extensions import db, limiter
 from ..forms.common import EditForm, strip_filter
-from ..htmx import redirect, render
+from ..htmx import redirect, render, safe_next
 from ..i18n import _l, translate
 from ..models import ApiToken
 from ..models.users import LANGUAGES
@@ -168,20 +168,13 @@ def revoke_token(token_id: int):
     return redirect(url_for("profile.show"))
 
 
-def _safe_next(target: str | None) -> str:
-    """A local path to go back to (never another site: an open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("leads.index")
-
-
 @bp.post("/language")
 @login_required
 def language():
     """The top bar's switcher: the profile's language, then back to the page it was on."""
     set_preferences(current_user, language=request.form.get("language", ""))
     db.session.commit()
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/preferences")

@@ -9,6 +9,10 @@
   const boardEl = () => document.getElementById("board");
   const lists = () => Array.from(document.querySelectorAll("#board .board-cards"));
   const canMove = () => boardEl() && boardEl().dataset.canMove === "true";
+  // The sentences come translated from the page (data-msg-* on #board, with {name},
+  // {column} and {message} slots): no English in the script.
+  const say = (key, slots) => (boardEl().dataset[key] || "")
+    .replace(/\{(\w+)\}/g, (whole, slot) => (slot in slots ? slots[slot] : whole));
 
   function announce(message) {
     const live = document.getElementById("board-live");
@@ -67,7 +71,7 @@
 
   function updateCounts(counts) {
     document.querySelectorAll("#board [data-count-for]").forEach((el) => {
-      el.textContent = (counts[el.dataset.countFor] || 0).toLocaleString("en");
+      el.textContent = (counts[el.dataset.countFor] || 0).toLocaleString(document.documentElement.lang || "en");
     });
   }
 
@@ -93,10 +97,9 @@
       return true;
     }
     place(card, from, oldNext);
-    const message = (data && data.message)
-      || "The move could not be saved (you may have been signed out). Reload the page and try again.";
+    const message = (data && data.message) || say("msgSaveFailed", {});
     flash(message, "error");
-    announce(`${message} The card went back to ${from.dataset.label}.`);
+    announce(say("msgWentBack", { message, column: from.dataset.label }));
     card.focus();
     return false;
   }
@@ -135,8 +138,7 @@
     if (cancel || card.parentNode === from) {
       place(card, from, next);
       card.focus();
-      announce(cancel ? `Move cancelled; ${card.dataset.name} stays in ${from.dataset.label}.`
-        : `${card.dataset.name} dropped back in ${from.dataset.label}.`);
+      announce(say(cancel ? "msgCancelled" : "msgDroppedBack", { name: card.dataset.name, column: from.dataset.label }));
       return;
     }
     card.focus();
@@ -166,7 +168,7 @@
         document.querySelectorAll(".board-column.is-target").forEach((c) => c.classList.remove("is-target"));
         target.closest(".board-column").classList.add("is-target");
         card.focus();
-        announce(`Over ${target.dataset.label}. Space to drop, Escape to cancel.`);
+        announce(say("msgOver", { column: target.dataset.label }));
       } else if (event.key === " " || event.key === "Enter") {
         event.preventDefault();
         drop(false);
@@ -183,7 +185,7 @@
       grabbed = { card, from: list, next: card.nextElementSibling };
       card.classList.add("is-grabbed");
       card.setAttribute("aria-grabbed", "true");
-      announce(`Picked up ${card.dataset.name} from ${list.dataset.label}. Left and right arrows choose a column, Space drops, Escape cancels.`);
+      announce(say("msgPickedUp", { name: card.dataset.name, column: list.dataset.label }));
     } else if (event.key === "Enter") {
       event.preventDefault();
       window.location.assign(card.dataset.href);
