@@ -159,9 +159,9 @@ def test_a_viewer_sees_every_lead_and_changes_nothing(as_user, leads):
     assert row(body, "funnel-table", "Contacted") == "Contacted 4 44.4%"
 
 
-def test_the_old_home_endpoint_still_builds_the_home_url(app, as_user):
+def test_error_pages_link_back_to_the_dashboard(app, as_user):
     with app.test_request_context():
-        assert url_for("auth.home") == url_for("dashboard.index") == "/"
+        assert url_for("dashboard.index") == "/"
     client = as_user("sales")
     response = client.get("/leads/99999999")
     assert response.status_code == 404 and 'href="/"' in response.get_data(as_text=True)
