@@ -16,6 +16,7 @@ from e2e.conftest import PASSWORD
 from e2e.test_a11y import assert_accessible
 from webapp.models import Lead, User, utcnow
 
+DASH_USER = "dana@example.com"
 SOURCES = ("Web form", "Trade show", "Referral", "Partner")
 # (status, how many, converted?) for the sales user's leads, all created in the last 30 days.
 MIX = (("new", 9, False), ("contacted", 6, False), ("qualified", 4, False), ("disqualified", 3, False),
@@ -24,12 +25,20 @@ MIX = (("new", 9, False), ("contacted", 6, False), ("qualified", 4, False), ("di
 
 @pytest.fixture(scope="module")
 def seeded(live_app):
-    """Dashboard leads of the sales user (tagged by their last name), created like the app does."""
+    """Dashboard leads of their own sales rep (tagged by their last name), created like the app does."""
     from webapp.extensions import db
 
     with live_app.app_context():
         session = db.session
-        sales = session.scalar(select(User).where(User.email == "sales@example.com"))
+        # A sales rep of its own: these leads must not change the counts other e2e tests see
+        # for sales@example.com (the board's columns) in the session's shared database.
+        sales = session.scalar(select(User).where(User.email == DASH_USER))
+        if sales is None:
+            from webapp.services.users import create_user
+
+            manager = session.scalar(select(User).where(User.email == "manager@example.com"))
+            sales = create_user(DASH_USER, PASSWORD, "sales", "Dana Dash", manager=manager, team_name="North")
+            session.commit()
         if not session.scalar(select(Lead.id).where(Lead.last_name == "Dashboard").limit(1)):
             now, i = utcnow(), 0
             for status, count, converted in MIX:
@@ -67,7 +76,7 @@ def charts_drawn(page: Page) -> None:
 
 
 def test_dashboard_is_the_home_page_and_a_funnel_link_opens_the_filtered_list(login, live_server, seeded):
-    page = login("sales@example.com")
+    page = login(DASH_USER)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     page.wait_for_url(f"{live_server}/")
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
@@ -87,7 +96,7 @@ def test_dashboard_is_the_home_page_and_a_funnel_link_opens_the_filtered_list(lo
 
 
 def test_a_click_on_a_chart_bar_follows_its_link(login, live_server, seeded):
-    page = login("sales@example.com")
+    page = login(DASH_USER)
     page.goto(f"{live_server}/")
     charts_drawn(page)
     # The "Qualified" bar of the funnel (third): its centre, from the chart's own geometry.
@@ -103,7 +112,7 @@ def test_a_click_on_a_chart_bar_follows_its_link(login, live_server, seeded):
 
 
 def test_a_filter_swaps_the_figures_and_keeps_the_url(login, live_server, seeded):
-    page = login("sales@example.com")
+    page = login(DASH_USER)
     page.goto(f"{live_server}/")
     charts_drawn(page)
     page.evaluate("window.__stillHere = true")
