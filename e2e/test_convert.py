@@ -148,7 +148,7 @@ def test_pick_the_existing_contact_and_preview_the_merge(login, live_server, see
     expect(modal.preview).to_contain_text(f"Will merge into Nora {lead.last_name}")
     fills = modal.preview.locator(".pv-contact .pv-fills")
     expect(fills).to_contain_text("Phone")
-    expect(fills).to_contain_text("+33 1 23 45 67 89")
+    expect(fills).to_contain_text("01 23 45 67 89")
     # The preview follows the form: a job title typed now is a value that fills an empty field.
     modal.dialog.get_by_label("Job title").fill("Head of R&D")
     expect(fills).to_contain_text("Head of R&D")
@@ -159,7 +159,7 @@ def test_pick_the_existing_contact_and_preview_the_merge(login, live_server, see
     assert (conversion.contact_id, conversion.contact_action) == (existing_id, "merged")
     page.locator(".convert-flash").get_by_role("link", name="See the conversion").click()
     page.wait_for_url(f"{live_server}/conversions/{conversion.id}")
-    expect(page.get_by_role("row", name=re.compile("Contact · Phone"))).to_contain_text("+33 1 23 45 67 89")
+    expect(page.get_by_role("row", name=re.compile("Contact · Phone"))).to_contain_text("01 23 45 67 89")
     screenshot(page, "conversion-record")
     contact = app_db.session.get(Contact, existing_id)
     assert (contact.phone, contact.title, contact.lead_source) == ("+33 1 23 45 67 89", "Head of R&D", "Trade fair")

@@ -148,4 +148,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(date=fmt_date, datetime=fmt_datetime, number=fmt_number,
                                  money=fmt_money, phone=fmt_phone)
     app.jinja_env.filters["t"] = translate
+    app.jinja_env.filters["t_pair"] = lambda value: (value, translate(value))  # (stored, shown)
     app.jinja_env.globals.update(current_locale=current_locale, LANGUAGES=LANGUAGES)

@@ -145,12 +145,12 @@ def _load_choices(form: ConversionForm, actor, owner_id: int | None) -> None:
         .order_by(Account.name).limit(PARENT_CHOICES_MAX))
     form.account_parent_id.choices = as_choices([("", WORDS["no_parent"])] + [(i, n) for i, n in accounts])
     pipelines = list(db.session.scalars(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.name)))
-    form.deal_pipeline_id.choices = as_choices([(p.id, p.name) for p in pipelines])
+    form.deal_pipeline_id.choices = as_choices([(p.id, translate(p.name)) for p in pipelines])
     form.pipelines = pipelines
     chosen = next((p for p in pipelines if str(p.id) == str(form.deal_pipeline_id.data)), None)
     chosen = chosen or (pipelines[0] if pipelines else None)
     stages = [s.name for s in chosen.stages] if chosen else []
-    form.deal_stage.choices = as_choices([("", WORDS["choose_stage"])] + [(s, s) for s in stages])
+    form.deal_stage.choices = as_choices([("", WORDS["choose_stage"])] + [(s, translate(s)) for s in stages])
     codes = list(db.session.scalars(select(CurrencyRate.code).order_by(CurrencyRate.code)))
     form.deal_currency.choices = as_choices([(c, c) for c in codes])
     campaigns = db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name))

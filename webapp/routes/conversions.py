@@ -28,7 +28,7 @@ from ..extensions import db
 from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
 from ..htmx import redirect, render
-from ..i18n import _l, fmt_date, fmt_money, translate
+from ..i18n import _l, fmt_date, fmt_money, fmt_phone, translate
 from ..models import Account, Contact, Conversion, Deal, Lead, Task
 from ..services.activities import converted_message
 from ..services.custom_values import custom_fields, get_custom
@@ -336,6 +336,8 @@ PLACES = {"lead": _l("the lead"), "account": _l("the account"), "contact": _l("t
 HIDDEN_VALUES = {"kind", "status"}
 DATE_KEYS = {"closing_date", "due_date", "converted_at", "birth_date", "birthday"}
 MONEY_KEYS = {"amount", "annual_revenue", "expected_revenue", "budget"}
+TRANSLATED_KEYS = {"stage", "lead_source", "salutation", "rating"}
+PHONE_KEYS = {"phone", "mobile", "fax"}
 
 
 def money_words(amount, currency: str | None = None) -> str:
@@ -410,7 +412,12 @@ class view:
         model = {"User": User, "Pipeline": Pipeline, "Campaign": Campaign}.get(REFS.get(key), REFS.get(key))
         if model is not None and isinstance(value, int):
             record = db.session.get(model, value)
-            return getattr(record, "display_name", None) or getattr(record, "name", None) or f"#{value}"
+            name = getattr(record, "display_name", None) or getattr(record, "name", None)
+            return translate(name) if model is Pipeline and name else name or f"#{value}"
+        if key in TRANSLATED_KEYS:
+            return translate(str(value))  # seeded labels (stages, sources) in the reader's language
+        if key in PHONE_KEYS:
+            return fmt_phone(str(value))
         if key in MONEY_KEYS:
             return money_words(value, (values or {}).get("currency"))
         if isinstance(value, date) or key in DATE_KEYS:

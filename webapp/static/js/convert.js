@@ -77,7 +77,8 @@ if (!window.convertModal) {
     const stage = document.getElementById("deal_stage");
     const stages = JSON.parse(stage.dataset.stages || "{}")[event.target.value] || [];
     const first = stage.options[0];
-    stage.replaceChildren(first, ...stages.map((name) => new Option(name, name)));
+    // Each stage is [stored name, name in the reader's language].
+    stage.replaceChildren(first, ...stages.map(([name, label]) => new Option(label, name)));
   });
 
   document.addEventListener("htmx:beforeSwap", (event) => {
