@@ -94,7 +94,7 @@ def test_an_administrator_counts_every_lead(as_user, users, leads):
 
 
 def test_links_open_the_lead_list_with_its_own_filters(as_user, users, client, leads):
-    _, body = page(as_user("admin"), "/?period=30d&source=Referral")
+    _, body = page(as_user("admin"), "/?period=all&source=Referral")
     links = {html.unescape(link) for link in LINK.findall(body)}
     assert "/leads/?source=Referral&status=contacted" in links
     assert "/leads/?source=Referral&converted=1" in links
@@ -103,12 +103,17 @@ def test_links_open_the_lead_list_with_its_own_filters(as_user, users, client, l
     assert f"/leads/?source=Referral&owner={users['sales'].id}&status=all" in links
     for link in links:  # every one of them is a list the lead list understands
         assert client.get(link).status_code == 200, link
+    # A period goes with the links as the list's creation dates (the reader's first and last day).
+    _, body = page(as_user("admin"), "/?period=range&from=2026-01-05&to=2026-02-10")
+    assert "/leads/?created_from=2026-01-05&created_to=2026-02-10&status=contacted" in {
+        html.unescape(link) for link in LINK.findall(body)}
 
 
 def test_the_funnel_link_lists_what_the_bar_counts(as_user, leads):
     client = as_user("sales")
     _, body = page(client, "/?period=30d")
-    link = html.unescape(re.search(r'<a href="(/leads/\?status=new)">New</a>', body).group(1))
+    link = html.unescape(re.search(r'<a href="(/leads/\?[^"]*status=new)">New</a>', body).group(1))
+    assert "created_from=" in link and "created_to=" in link
     rows = client.get(link).get_data(as_text=True)
     assert len(re.findall(r'<tr[^>]*data-href="/leads/\d+"', rows)) == 2
 

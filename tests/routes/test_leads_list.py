@@ -357,3 +357,50 @@ def test_count_shown_on_the_list_page(as_user, users, make_lead):
         make_lead(owner_id=users["sales"].id)
     html = as_user("sales").get("/leads/").get_data(as_text=True)
     assert re.search(r"<strong>2</strong> leads", html)
+
+
+# --- The dashboard's links: team and creation period (issue 8) -------------------------
+
+def _names(html: str) -> set[str]:
+    return set(re.findall(r"Lead(?:Team|Old|New)\d", html))
+
+
+def test_team_and_creation_period_filters(as_user, users, make_lead, db):
+    from webapp.models import Team
+
+    other = Team(name="South")
+    db.session.add(other)
+    db.session.commit()
+    now = datetime.now(UTC)
+    north = users["manager"].team_id
+    make_lead(last_name="LeadTeam1", team_id=north, created_at=now - timedelta(days=2))
+    make_lead(last_name="LeadTeam2", team_id=other.id, created_at=now - timedelta(days=2))
+    make_lead(last_name="LeadOld3", team_id=north, created_at=now - timedelta(days=200))
+    client = as_user("admin")
+    html = client.get(f"/leads/?team={north}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert _names(html) == {"LeadTeam1", "LeadOld3"}
+    start = (now - timedelta(days=30)).date().isoformat()
+    response = client.get(f"/leads/?team={north}&created_from={start}&created_to={now.date().isoformat()}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and _names(html) == {"LeadTeam1"}
+    assert "Team: North" in html and "Remove" in html  # said in words, removable
+    assert f'name="created_from" value="{start}"' in html  # kept by the live filters
+
+
+@pytest.mark.parametrize("args", ["team=999999", "team=abc", "created_from=2026-13-01", "created_to=yesterday"])
+def test_bad_team_or_period_is_refused_with_422(as_user, args):
+    response = as_user("admin").get(f"/leads/?{args}")
+    assert response.status_code == 422
+
+
+def test_a_dashboard_funnel_link_lists_exactly_the_bar(as_user, users, make_lead):
+    now = datetime.now(UTC)
+    for i in range(3):
+        make_lead(last_name=f"LeadNew{i}", owner_id=users["sales"].id, status="new", created_at=now - timedelta(days=3))
+    make_lead(last_name="LeadOld9", owner_id=users["sales"].id, status="new", created_at=now - timedelta(days=400))
+    client = as_user("sales")
+    html = client.get("/?period=30d").get_data(as_text=True)
+    link = re.search(r'href="(/leads/\?[^"]*status=new[^"]*)"', html)
+    assert link, "the funnel's New bar links to the list"
+    listed = client.get(link.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert _names(listed) == {"LeadNew0", "LeadNew1", "LeadNew2"}

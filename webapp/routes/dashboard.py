@@ -22,11 +22,14 @@ def index():
     options = filter_options(db.session, current_user)
     filters, errors = parse_filters(request.args, options)
     board = dashboard(db.session, current_user, filters, utcnow(), get_timezone())
-    # The lead list knows owner and source (not team, nor a creation period): links keep those.
-    kept = {k: v for k, v in (("owner", filters.owner_id), ("source", filters.source)) if v is not None}
+    # Links keep the dashboard's owner, team, source and period (its first and last day).
+    window = board.window
+    kept = {k: v for k, v in (("owner", filters.owner_id), ("team", filters.team_id), ("source", filters.source),
+                              ("created_from", window.first_day and window.first_day.isoformat()),
+                              ("created_to", window.start and window.last_day.isoformat())) if v}
 
     def list_url(**params) -> str:
-        """The lead list filtered on `params` and on the dashboard's owner and source."""
+        """The lead list filtered on `params` and on the dashboard's filters."""
         return url_for("leads.index", **{**kept, **params})
 
     args = {k: v for k, v in request.args.items() if v}

@@ -146,6 +146,17 @@ class LeadFilters:
     tag: str = ""
     source: str = ""
     converted: bool = False
+    # The dashboard's links: the lead's team, and created in [created_from, created_before)
+    # (UTC instants: the reader's days, resolved by the route in their time zone).
+    team_id: int | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+    @property
+    def counted(self) -> bool:
+        """Whether lead_counts can answer (it knows visibility, owner, status, converted)."""
+        return not (search_text(self.q) or search_text(self.tag) or search_text(self.source)
+                    or self.team_id is not None or self.created_from or self.created_before)
 
 
 @dataclass
@@ -322,6 +333,12 @@ def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status
         clauses.append(Lead.owner_id == filters.owner_id)
     if source:
         clauses.append(Lead.lead_source == source)
+    if filters.team_id is not None:
+        clauses.append(Lead.team_id == filters.team_id)
+    if filters.created_from is not None:
+        clauses.append(Lead.created_at >= filters.created_from)
+    if filters.created_before is not None:
+        clauses.append(Lead.created_at < filters.created_before)
     drivers = []
     for condition, drives in ([_tag_condition(session, tag)] if tag else []) + (
             [_search_condition(session, q, count)] if q else []):
@@ -414,7 +431,7 @@ def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str
     the search's candidate ids when they are few.
     """
     visible = None
-    if not (search_text(filters.q) or search_text(filters.tag) or search_text(filters.source)):
+    if filters.counted:
         visible = _counter_visibility(session, actor)
     if visible is not None:
         total = func.sum(lead_counts.c.n)
@@ -462,7 +479,7 @@ def count_leads(session, actor: User | None, filters: LeadFilters, cap: int = CO
         return LeadCount(len(page.items), True)
     q, tag = search_text(filters.q), search_text(filters.tag)
     visible = None
-    if not (q or tag or search_text(filters.source)):
+    if filters.counted:
         visible = _counter_visibility(session, actor)
     if visible is not None:
         stmt = select(func.coalesce(func.sum(lead_counts.c.n), 0)).where(

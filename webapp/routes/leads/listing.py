@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 from flask import request, url_for
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from wtforms import BooleanField, Form, SelectField, StringField
+from sqlalchemy import select
+from wtforms import BooleanField, DateField, Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from ...extensions import db
 from ...forms.common import owner_choices, status_choices
 from ...htmx import render
-from ...i18n import _l, translate
+from ...i18n import _l, fmt_date, translate
+from ...models import Team
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
@@ -39,6 +44,10 @@ class LeadListForm(Form):
                          render_kw={"placeholder": _l("Any source")})
     converted = BooleanField(_l("Converted only"), false_values=FALSE_VALUES)
     sort = SelectField(_l("Sort"), default="created")
+    # The dashboard's links only (no input in the bar: shown as a removable chip).
+    team = SelectField(_l("Team"), default="")
+    created_from = DateField(_l("Created from"), validators=[Optional()])
+    created_to = DateField(_l("Created until"), validators=[Optional()])
 
     def filters(self) -> LeadFilters:
         """The validated values as the service's filters."""
@@ -47,7 +56,17 @@ class LeadListForm(Form):
             owner_id=int(self.owner.data) if self.owner.data else None,
             tag=(self.tag.data or "").strip(), source=(self.source.data or "").strip(),
             converted=bool(self.converted.data),
+            team_id=int(self.team.data) if self.team.data else None,
+            created_from=_midnight(self.created_from.data),
+            created_before=_midnight(self.created_to.data and self.created_to.data + timedelta(days=1)),
         )
+
+
+def _midnight(day):
+    """The start of `day` in the reader's time zone, as a UTC instant (None stays None)."""
+    if day is None:
+        return None
+    return get_timezone().localize(datetime.combine(day, time())).astimezone(UTC)
 
 
 def filter_form(args) -> LeadListForm:
@@ -56,6 +75,8 @@ def filter_form(args) -> LeadListForm:
     status = [("", _("Open leads")), ("all", _("Open and closed")), *status_choices()]
     form.status.choices = [SelectChoice(k, v) for k, v in status]
     form.owner.choices = [SelectChoice(k, v) for k, v in owner_choices(blank=_("Anyone"))]
+    form.team.choices = [SelectChoice("", _("Any team"))] + [
+        SelectChoice(str(t.id), t.name) for t in db.session.scalars(select(Team).order_by(Team.name))]
     # The sort labels come from the lead service (marked there), shown in the reader's language.
     form.sort.choices = [SelectChoice(k, translate(v)) for k, v in SORT_LABELS.items()]
     return form
@@ -74,7 +95,8 @@ def index():
     # The URL of the next page keeps every filter; only non-empty ones, for tidy URLs.
     args = {k: v for k, v in request.args.items() if v and k != "cursor"}
     next_url = url_for("leads.index", **args, cursor=page.next_cursor) if page.next_cursor else None
-    filtered = any(k in args for k in ("q", "status", "owner", "tag", "source", "converted"))
+    filtered = any(k in args for k in ("q", "status", "owner", "tag", "source", "converted", "team",
+                                       "created_from", "created_to"))
     # A "Load more" request (it carries a cursor) appends rows; anything else swaps the results.
     fragment = "leads/_page.html" if cursor else "leads/_rows.html"
     return render(
@@ -82,4 +104,25 @@ def index():
         tags=tags_for(db.session, "lead", [lead.id for lead in page.items]), next_url=next_url,
         first_page=cursor is None, filtered=filtered, invalid=not valid,
         count=count_leads(db.session, current_user, filters, page=page) if valid and not cursor else None,
+        scope_words=_scope_words(form) if valid else "",
+        unscoped_url=url_for("leads.index", **{k: v for k, v in args.items() if k not in SCOPE_ARGS}),
     )
+
+
+SCOPE_ARGS = ("team", "created_from", "created_to")
+
+
+def _scope_words(form: LeadListForm) -> str:
+    """The dashboard's team and period in words ("Team North · Created Sep 3 – Dec 1, 2026")."""
+    parts = []
+    if form.team.data:
+        names = {c.value: c.label for c in form.team.choices}
+        parts.append(_("Team: %(team)s", team=names.get(form.team.data, form.team.data)))
+    start, end = form.created_from.data, form.created_to.data
+    if start and end:
+        parts.append(_("Created %(start)s – %(end)s", start=fmt_date(start), end=fmt_date(end)))
+    elif start:
+        parts.append(_("Created since %(start)s", start=fmt_date(start)))
+    elif end:
+        parts.append(_("Created until %(end)s", end=fmt_date(end)))
+    return " · ".join(parts)
