@@ -89,7 +89,7 @@ def test_dashboard_is_the_home_page_and_a_funnel_link_opens_the_filtered_list(lo
 
     # The table link of a funnel bar: the lead list filtered on that status.
     funnel.get_by_role("link", name="Contacted").click()
-    page.wait_for_url(re.compile(r"/leads/\?status=contacted$"))
+    page.wait_for_url(re.compile(r"/leads/\?created_from=[0-9-]+&created_to=[0-9-]+&status=contacted$"))
     rows = page.locator("#lead-rows tr[data-href]")
     expect(rows).to_have_count(6)
     expect(page.get_by_label("Status")).to_have_value("contacted")
@@ -107,7 +107,7 @@ def test_a_click_on_a_chart_bar_follows_its_link(login, live_server, seeded):
         return {x: box.left + (bar.base + bar.x) / 2, y: box.top + bar.y};
     }""")
     page.mouse.click(point["x"], point["y"])
-    page.wait_for_url(re.compile(r"/leads/\?status=qualified$"))
+    page.wait_for_url(re.compile(r"/leads/\?created_from=[0-9-]+&created_to=[0-9-]+&status=qualified$"))
     expect(page.locator("#lead-rows tr[data-href]")).to_have_count(4)
 
 
