@@ -29,4 +29,11 @@ def money(value) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(Decimal("0.01"))
 
 
+def start_of_day(day, tz) -> datetime:
+    """The start of `day` (a date) in the time zone `tz`, as a UTC instant (pytz zones need
+    localize()): the first instant of a reader's day, for periods in their time zone."""
+    from datetime import UTC, time
 
+    localize = getattr(tz, "localize", None)
+    local = localize(datetime.combine(day, time())) if localize else datetime.combine(day, time(), tzinfo=tz)
+    return local.astimezone(UTC)

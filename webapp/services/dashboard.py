@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlalchemy import DateTime, Integer, and_, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
@@ -34,6 +34,7 @@ from .. import permissions
 from ..errors import N_, Text
 from ..fields import search_text
 from ..models import Lead, LeadStatus, Team, User
+from ..models.base import start_of_day
 from ..models.stats import lead_stats
 from .leads import _without_indexes
 
@@ -215,26 +216,19 @@ def parse_filters(args: Mapping[str, str], options: FilterOptions) -> tuple[Dash
     return filters, errors
 
 
-def _midnight(day: date, tz: tzinfo) -> datetime:
-    """The start of `day` in `tz`, as a UTC instant (pytz zones need localize())."""
-    localize = getattr(tz, "localize", None)
-    local = localize(datetime.combine(day, time())) if localize else datetime.combine(day, time(), tzinfo=tz)
-    return local.astimezone(UTC)
-
-
 def period_window(filters: DashboardFilters, now: datetime, tz: tzinfo) -> Window:
     """The filters' period in `tz` (days start at the reader's midnight), as of `now`."""
     today = now.astimezone(tz).date()
     if filters.period in _DAYS:
         first = today - timedelta(days=_DAYS[filters.period] - 1)
-        return Window(_midnight(first, tz), None, first, today)
+        return Window(start_of_day(first, tz), None, first, today)
     if filters.period == "year":
         first = date(today.year, 1, 1)
-        return Window(_midnight(first, tz), None, first, today)
+        return Window(start_of_day(first, tz), None, first, today)
     if filters.period == "range":
         first, last = filters.date_from, filters.date_to
-        end = _midnight(last + timedelta(days=1), tz) if last else None
-        return Window(_midnight(first, tz) if first else None, end, first, last or today)
+        end = start_of_day(last + timedelta(days=1), tz) if last else None
+        return Window(start_of_day(first, tz) if first else None, end, first, last or today)
     return Window(None, None, None, today)
 
 
@@ -407,7 +401,7 @@ def _weeks(session, clauses, window: Window, tz: tzinfo) -> list[Week]:
         stamp = DateTime(timezone=True)
         bounds = []
         for i, monday in enumerate(mondays):
-            low, high = _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz)
+            low, high = start_of_day(monday, tz), start_of_day(monday + timedelta(days=7), tz)
             if window.start is not None:
                 low = max(low, window.start)
             if window.end is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 
 from flask import request, url_for
 from flask_babel import get_timezone
@@ -18,6 +18,7 @@ from ...forms.common import owner_choices, status_choices
 from ...htmx import render
 from ...i18n import _l, fmt_date, translate
 from ...models import Team
+from ...models.base import start_of_day
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
@@ -57,16 +58,14 @@ class LeadListForm(Form):
             tag=(self.tag.data or "").strip(), source=(self.source.data or "").strip(),
             converted=bool(self.converted.data),
             team_id=int(self.team.data) if self.team.data else None,
-            created_from=_midnight(self.created_from.data),
-            created_before=_midnight(self.created_to.data and self.created_to.data + timedelta(days=1)),
+            created_from=_day_start(self.created_from.data),
+            created_before=_day_start(self.created_to.data and self.created_to.data + timedelta(days=1)),
         )
 
 
-def _midnight(day):
+def _day_start(day):
     """The start of `day` in the reader's time zone, as a UTC instant (None stays None)."""
-    if day is None:
-        return None
-    return get_timezone().localize(datetime.combine(day, time())).astimezone(UTC)
+    return start_of_day(day, get_timezone()) if day else None
 
 
 def filter_form(args) -> LeadListForm:
