@@ -28,7 +28,6 @@ from sqlalchemy import DateTime, Integer, and_, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import True_
 from sqlalchemy.sql.expression import FunctionElement
-from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from .. import permissions
 from ..errors import N_, Text
@@ -36,7 +35,7 @@ from ..fields import search_text
 from ..models import Lead, LeadStatus, Team, User
 from ..models.base import start_of_day
 from ..models.stats import lead_stats
-from .leads import _without_indexes
+from .leads import counter_visibility, without_indexes
 
 PERIODS = {
     "30d": N_("Last 30 days"),
@@ -255,22 +254,6 @@ def _hours_default(element, compiler, **kw):
     return f"CAST(floor(extract(epoch FROM ({end} - {start})) / 3600) AS INTEGER)"
 
 
-def _stats_visibility(session, actor):
-    """visible_clause() for leads rewritten onto lead_stats, or None if it uses other columns."""
-    leads = Lead.__table__
-
-    def swap(element):
-        # The ORM hands out annotated copies of the columns: compare table and name.
-        if getattr(element, "table", None) is leads and element.name in ("owner_id", "team_id"):
-            return lead_stats.c[element.name]
-        return None
-
-    clause = replacement_traverse(permissions.visible_clause(session, actor, Lead), {}, swap)
-    if any(getattr(element, "table", None) is leads for element in iterate(clause)):
-        return None
-    return clause
-
-
 def _month(instant: datetime) -> int:
     return instant.year * 12 + instant.month - 1
 
@@ -313,7 +296,7 @@ def _cohort(session, actor, window: Window) -> Counter:
     """Leads created in the window that `actor` may see, counted per (owner, team, source,
     status, converted): a few hundred rows, from lead_stats and the period's edges."""
     months, edges = _plan(window)
-    stats_visible = _stats_visibility(session, actor)
+    stats_visible = counter_visibility(session, actor, lead_stats)
     if stats_visible is None:  # a visibility rule on other columns: count the leads themselves
         months, edges = None, [(window.start, window.end, 1)]
     counts: Counter = Counter()
@@ -329,7 +312,7 @@ def _cohort(session, actor, window: Window) -> Counter:
         stmt = stmt.group_by(s.owner_id, s.team_id, s.source, s.status, s.converted)
         for owner, team, source, status, converted, n in session.execute(stmt):
             counts[(owner, team, source, status, bool(converted))] += int(n)
-    visible = _without_indexes(permissions.visible_clause(session, actor, Lead))
+    visible = without_indexes(permissions.visible_clause(session, actor, Lead))
     key = (func.coalesce(Lead.owner_id, 0), func.coalesce(Lead.team_id, 0), func.coalesce(Lead.lead_source, ""),
            Lead.status, Lead.converted)
     for low, high, sign in edges:
@@ -362,7 +345,7 @@ def _conversion_clauses(session, actor, filters: DashboardFilters) -> list:
     if filters.source is not None:
         clauses.append(Lead.lead_source == filters.source)
     # Only the converted_at range may drive the query (ix_leads_conversions).
-    return [_without_indexes(c) for c in clauses] + [Lead.converted_at.isnot(None)]
+    return [without_indexes(c) for c in clauses] + [Lead.converted_at.isnot(None)]
 
 
 def _converted_in(window: Window) -> list:

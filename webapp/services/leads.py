@@ -294,7 +294,7 @@ def _compile_unindexed_sqlite(element, compiler, **kw):
     return "+" + compiler.process(element.clauses, **kw)
 
 
-def _without_indexes(clause):
+def without_indexes(clause):
     """`clause` with the leads' columns unusable by SQLite's index choice.
 
     When a few candidate ids drive a query, SQLite (no statistics) would still rather walk
@@ -344,7 +344,7 @@ def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status
             [_search_condition(session, q, count)] if q else []):
         (drivers if drives else clauses).append(condition)
     if drivers:
-        return [_without_indexes(clause) for clause in clauses] + drivers
+        return [without_indexes(clause) for clause in clauses] + drivers
     return clauses
 
 
@@ -406,14 +406,15 @@ def list_leads(session, actor: User | None, filters: LeadFilters, sort: str = "c
     return Page(leads, encode_cursor(sort, leads[-1]) if more else None)
 
 
-def _counter_visibility(session, actor: User | None):
-    """visible_clause() for leads rewritten onto lead_counts, or None if it uses other columns."""
+def counter_visibility(session, actor: User | None, counters=lead_counts):
+    """visible_clause() for leads rewritten onto a counters table keyed by owner_id and team_id
+    (the board's lead_counts, the dashboard's lead_stats), or None if it uses other columns."""
     leads = Lead.__table__
 
     def swap(element):
         # The ORM hands out annotated copies of the columns: compare table and name.
         if getattr(element, "table", None) is leads and element.name in ("owner_id", "team_id"):
-            return lead_counts.c[element.name]
+            return counters.c[element.name]
         return None
 
     clause = replacement_traverse(permissions.visible_clause(session, actor, Lead), {}, swap)
@@ -432,7 +433,7 @@ def status_counts(session, actor: User | None, filters: LeadFilters) -> dict[str
     """
     visible = None
     if filters.counted:
-        visible = _counter_visibility(session, actor)
+        visible = counter_visibility(session, actor)
     if visible is not None:
         total = func.sum(lead_counts.c.n)
         stmt = (select(lead_counts.c.status, total)
@@ -480,7 +481,7 @@ def count_leads(session, actor: User | None, filters: LeadFilters, cap: int = CO
     q, tag = search_text(filters.q), search_text(filters.tag)
     visible = None
     if filters.counted:
-        visible = _counter_visibility(session, actor)
+        visible = counter_visibility(session, actor)
     if visible is not None:
         stmt = select(func.coalesce(func.sum(lead_counts.c.n), 0)).where(
             visible, lead_counts.c.converted == bool(filters.converted))
@@ -503,19 +504,19 @@ def count_leads(session, actor: User | None, filters: LeadFilters, cap: int = CO
         keys = _search_keys(q)
         if not keys:
             return LeadCount(0, True)
-        rest = [_without_indexes(c) for c in filter_clauses(session, actor, replace(filters, q=""), count=True)]
+        rest = [without_indexes(c) for c in filter_clauses(session, actor, replace(filters, q=""), count=True)]
         candidates = [select(Lead.id).where(_prefix(column, key)) for column, key in keys]
     elif tag:
         tag_ids = list(session.scalars(select(Tag.id).where(func.lower(Tag.name) == tag.lower())))
         if not tag_ids:
             return LeadCount(0, True)
-        rest = [_without_indexes(c) for c in filter_clauses(session, actor, replace(filters, tag=""), count=True)]
+        rest = [without_indexes(c) for c in filter_clauses(session, actor, replace(filters, tag=""), count=True)]
         candidates = [select(Tagging.parent_id).where(Tagging.tag_id.in_(tag_ids), Tagging.parent_type == "lead")]
     else:
         limit = 4 * COUNT_CANDIDATES
         base = filter_clauses(session, actor, replace(filters, source=""), count=True)
         source = search_text(filters.source)
-        rest = [_without_indexes(Lead.lead_source == source)] if source else []
+        rest = [without_indexes(Lead.lead_source == source)] if source else []
         candidates = [select(Lead.id).where(*base)]
     matches = [select(Lead.id).where(Lead.id.in_(c.limit(limit)), *rest).limit(cap + 1) for c in candidates]
     # SQLite takes a LIMIT in a UNION's arm only inside a subquery.
