@@ -18,13 +18,14 @@ Flask-free: the route passes the reader, the query string, the time zone and now
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from sqlalchemy import DateTime, Integer, and_, func, literal, select, union_all
+from sqlalchemy import ARRAY, DateTime, Integer, and_, bindparam, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import True_
 from sqlalchemy.sql.expression import FunctionElement
@@ -52,7 +53,6 @@ NO_SOURCE = N_("No source")
 NO_OWNER = N_("No owner")
 # A period longer than this reads whole months from lead_stats; a shorter one reads its leads.
 _DIRECT_MAX = timedelta(days=31)
-_WEEKS_PER_QUERY = 260
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -357,6 +357,25 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _ranges(session, bounds: list[tuple[datetime, datetime]]):
+    """The time ranges `bounds` as a derived table of one bound parameter, whatever their
+    number (a statement of the same shape for every period: compiled once, cached): its
+    columns (index from 0, start, end). SQLite reads a JSON array (json_each; times in the
+    text form SQLAlchemy stores, in UTC), PostgreSQL two arrays (unnest ... WITH ORDINALITY)."""
+    if session.get_bind().dialect.name == "sqlite":
+        def text(instant: datetime) -> str:
+            return instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        rows = func.json_each(json.dumps([[text(low), text(high)] for low, high in bounds]))
+        ranges = rows.table_valued("key", "value").alias("ranges")
+        return (ranges.c.key, func.json_extract(ranges.c.value, "$[0]"),
+                func.json_extract(ranges.c.value, "$[1]"))
+    stamps = ARRAY(DateTime(timezone=True))
+    rows = func.unnest(bindparam("starts", [low for low, _ in bounds], type_=stamps),
+                       bindparam("ends", [high for _, high in bounds], type_=stamps))
+    ranges = rows.table_valued("s", "e", with_ordinality="i").render_derived(name="ranges")
+    return ranges.c.i - 1, ranges.c.s, ranges.c.e
+
+
 def _weeks(session, clauses, window: Window, tz: tzinfo) -> list[Week]:
     """Conversions per week (Monday to Sunday in the reader's time zone), every week of the
     window, empty ones included; one grouped query over the weeks' UTC ranges, the first and
@@ -381,26 +400,16 @@ def _weeks(session, clauses, window: Window, tz: tzinfo) -> list[Week]:
         day += timedelta(days=7)
     found: dict[int, int] = {}
     if clauses is not None:
-        stamp = DateTime(timezone=True)
-        bounds = []
-        for i, monday in enumerate(mondays):
-            low, high = start_of_day(monday, tz), start_of_day(monday + timedelta(days=7), tz)
-            if window.start is not None:
-                low = max(low, window.start)
-            if window.end is not None:
-                high = min(high, window.end)
-            bounds.append((i, low, high))
-        # The weeks as a derived table of literal rows (SQLite has no VALUES ... AS t(columns)),
-        # at most _WEEKS_PER_QUERY per query (SQLite's limit on a compound SELECT is 500).
-        for chunk in range(0, len(mondays), _WEEKS_PER_QUERY):
-            weeks = union_all(*(
-                select(literal(i, Integer).label("i"), literal(low, stamp).label("s"), literal(high, stamp).label("e"))
-                for i, low, high in bounds[chunk:chunk + _WEEKS_PER_QUERY])).subquery("weeks")
-            # Each week is a range of ix_leads_conversions: every conversion is read once.
-            stmt = (select(weeks.c.i, func.count()).select_from(weeks)
-                    .join(Lead, and_(Lead.converted_at >= weeks.c.s, Lead.converted_at < weeks.c.e))
-                    .where(*clauses).group_by(weeks.c.i))
-            found.update(session.execute(stmt).all())
+        edges = [start_of_day(day, tz) for day in [*mondays, mondays[-1] + timedelta(days=7)]]
+        if window.start is not None:
+            edges[0] = max(edges[0], window.start)
+        if window.end is not None:
+            edges[-1] = min(edges[-1], window.end)
+        i, low, high = _ranges(session, list(zip(edges, edges[1:])))
+        # Each week is a range of ix_leads_conversions: every conversion is read once.
+        stmt = (select(i, func.count()).join(Lead, and_(Lead.converted_at >= low, Lead.converted_at < high))
+                .where(*clauses).group_by(i))
+        found.update((int(n), count) for n, count in session.execute(stmt))
     return [Week(d, int(found.get(i, 0))) for i, d in enumerate(mondays)]
 
 
