@@ -37,8 +37,8 @@ setup: $(VENV)/.installed node_modules/.installed $(COMPILED)
 # translate the new entries in webapp/translations/fr/LC_MESSAGES/messages.po.
 .PHONY: messages
 messages: setup
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k Text --no-location --sort-output -o webapp/translations/messages.pot .
-	$(BIN)/pybabel -q update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k N_ -k Text -k N_plural:1,2 --no-location --sort-output -o webapp/translations/messages.pot .
+	$(BIN)/pybabel -q update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching --ignore-obsolete --width 100
 
 setup-dev: setup $(VENV)/.installed-dev
 

@@ -19,6 +19,12 @@ def N_(text: str) -> str:
     return text
 
 
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a singular and its plural for the catalogue (pybabel extracts N_plural:1,2), to
+    be given to ngettext with the count when shown."""
+    return singular, plural
+
+
 class Text(str):
     """A sentence for a person: the English text, plus its template and params for translation.
 

@@ -18,7 +18,7 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w*\}")
 def _extract(tmp_path) -> list:
     pot = tmp_path / "messages.pot"
     subprocess.run([str(Path(sys.executable).with_name("pybabel")), "-q", "extract", "-F", "babel.cfg",
-                    "-k", "_l", "-k", "N_", "-k", "Text", "--no-location", "-o", str(pot), "."],
+                    "-k", "_l", "-k", "N_", "-k", "Text", "-k", "N_plural:1,2", "--no-location", "-o", str(pot), "."],
                    cwd=ROOT, check=True)
     with pot.open("rb") as f:
         return [m for m in read_po(f) if m.id]

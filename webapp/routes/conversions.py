@@ -23,7 +23,7 @@ from ..conversion import executor, planner
 from ..conversion.errors import AlreadyConverted, ConversionError
 from ..conversion.mapping import build_values, load_mapping
 from ..conversion.options import ConversionOptions
-from ..errors import DomainError, Invalid, NotFound
+from ..errors import DomainError, Invalid, N_plural, NotFound
 from ..extensions import db
 from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
@@ -302,24 +302,16 @@ REFS = {"owner_id": "User", "account_id": Account, "contact_id": Contact, "paren
         "pipeline_id": "Pipeline", "campaign_id": "Campaign"}
 
 
-def _count_words(what: str, n: int) -> str | None:
-    """"3 notes", "1 activity" in the reader's language (one ngettext per kind: the catalogue
-    knows each plural), or None for a kind it does not name."""
-    if what == "notes":
-        return ngettext("%(num)d note", "%(num)d notes", n)
-    if what == "attachments":
-        return ngettext("%(num)d attachment", "%(num)d attachments", n)
-    if what == "activities":
-        return ngettext("%(num)d activity", "%(num)d activities", n)
-    if what == "campaigns":
-        return ngettext("%(num)d campaign membership", "%(num)d campaign memberships", n)
-    if what == "tags":
-        return ngettext("%(num)d tag", "%(num)d tags", n)
-    if what == "line_items":
-        return ngettext("%(num)d product line", "%(num)d product lines", n)
-    if what == "addresses":
-        return ngettext("%(num)d address", "%(num)d addresses", n)
-    return None
+# "3 notes", "1 activity": each kind's singular and plural, one catalogue entry each.
+COUNT_WORDS = {
+    "notes": N_plural("%(num)d note", "%(num)d notes"),
+    "attachments": N_plural("%(num)d attachment", "%(num)d attachments"),
+    "activities": N_plural("%(num)d activity", "%(num)d activities"),
+    "campaigns": N_plural("%(num)d campaign membership", "%(num)d campaign memberships"),
+    "tags": N_plural("%(num)d tag", "%(num)d tags"),
+    "line_items": N_plural("%(num)d product line", "%(num)d product lines"),
+    "addresses": N_plural("%(num)d address", "%(num)d addresses"),
+}
 
 
 KIND_WORDS = {"note": _l("Note"), "attachment": _l("Attachment"), "activity": _l("Activity"),
@@ -464,7 +456,8 @@ class view:
     @staticmethod
     def count(what: str, n: int) -> str:
         """"3 notes", "1 activity"."""
-        return _count_words(what, n) or f"{n} {what.replace('_', ' ')}"
+        words = COUNT_WORDS.get(what)
+        return ngettext(*words, n) if words else f"{n} {what.replace('_', ' ')}"
 
     @staticmethod
     def summary(preview: dict) -> str:
