@@ -29,14 +29,13 @@ LOGIN_LIMIT_PER_IP = "30 per minute; 200 per hour"
 # Wrong "current password" on the change-password form, per signed-in user.
 PASSWORD_CHANGE_LIMIT = "5 per minute; 20 per hour"
 
-# Only the app's own files. 'unsafe-eval' is for htmx's hx-trigger filters
-# (`change[target.tagName=='SELECT']` in macros/records.html, leads/index.html and
-# leads/board.html), which htmx compiles with Function(); no inline script or style
-# anywhere (htmx's own indicator <style> is off: includeIndicatorStyles in base.html).
+# Only the app's own files: no inline script or style anywhere (htmx's own indicator <style>
+# is off: includeIndicatorStyles in base.html), and no eval: htmx's allowEval is off and no
+# hx-trigger has a filter expression (app.js keeps a search field's change from its form).
 # data: images are the inline SVG icons of the CSS (the search field's magnifier).
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
-    "script-src": "'self' 'unsafe-eval'",
+    "script-src": "'self'",
     "style-src": "'self'",
     "img-src": "'self' data:",
     "object-src": "'none'",
