@@ -71,4 +71,9 @@ def load(instance_path: str) -> dict:
         "PHONE_REGION": os.environ.get("PHONE_REGION", "FR").upper(),
         # Dates and times are shown in this IANA zone for users who chose none on their profile.
         "DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/Paris"),
+        # Background jobs (webapp/jobs.py): rows per committed chunk (unset: each job's own),
+        # seconds to pause between chunks, and how long a silent worker keeps its job.
+        "JOB_CHUNK_SIZE": int(os.environ["JOB_CHUNK_SIZE"]) if os.environ.get("JOB_CHUNK_SIZE") else None,
+        "JOB_CHUNK_PAUSE": float(os.environ.get("JOB_CHUNK_PAUSE", "0")),
+        "JOB_STALE_SECONDS": float(os.environ.get("JOB_STALE_SECONDS", "30")),
     }

@@ -74,3 +74,15 @@ def test_redis_url_stores_the_login_throttle_counts_in_redis(tmp_path):
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://",
                       "RATELIMIT_ENABLED": False, "REDIS_URL": "redis://127.0.0.1:6379/13"})
     assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/13"
+
+
+def test_job_settings_come_from_the_environment(tmp_path, monkeypatch):
+    for name in ("JOB_CHUNK_SIZE", "JOB_CHUNK_PAUSE", "JOB_STALE_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = config.load(str(tmp_path))
+    assert (defaults["JOB_CHUNK_SIZE"], defaults["JOB_CHUNK_PAUSE"], defaults["JOB_STALE_SECONDS"]) == (None, 0, 30)
+    monkeypatch.setenv("JOB_CHUNK_SIZE", "250")
+    monkeypatch.setenv("JOB_CHUNK_PAUSE", "0.5")
+    monkeypatch.setenv("JOB_STALE_SECONDS", "90")
+    settings = config.load(str(tmp_path))
+    assert (settings["JOB_CHUNK_SIZE"], settings["JOB_CHUNK_PAUSE"], settings["JOB_STALE_SECONDS"]) == (250, 0.5, 90)
