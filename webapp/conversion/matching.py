@@ -72,6 +72,23 @@ class Matches:
         return out
 
 
+def unique_keys(entity: str, mapping: dict, defs: dict, lead, lead_custom: dict) -> list[tuple]:
+    """The (unique custom field of `entity`, normalised value) pairs the lead's mapped values
+    give: what C4.1 a/b look records up by, and what a created record will carry."""
+    out = []
+    for src, tgt in (mapping.get(entity) or {}).items():
+        if not tgt.startswith("custom."):
+            continue
+        target = defs.get(entity, {}).get(tgt[len("custom."):])
+        if target is None or not target.unique:
+            continue
+        value = (lead_custom.get(src[len("custom."):]) if src.startswith("custom.")
+                 else getattr(lead, src, None))
+        if not is_empty(value):
+            out.append((target, custom_norm(target, value)))
+    return out
+
+
 class Matcher:
     """Finds the duplicates of one lead for one actor."""
 
@@ -90,17 +107,7 @@ class Matcher:
         """C4.1 a/b: records whose unique custom field equals the value mapped from the lead."""
         model = Account if entity == "account" else Contact
         out: list[Match] = []
-        for src, tgt in (self.mapping.get(entity) or {}).items():
-            if not tgt.startswith("custom."):
-                continue
-            target = self.defs.get(entity, {}).get(tgt[len("custom."):])
-            if target is None or not target.unique:
-                continue
-            value = (self.lead_custom.get(src[len("custom."):]) if src.startswith("custom.")
-                     else getattr(self.lead, src, None))
-            if is_empty(value):
-                continue
-            key = custom_norm(target, value)
+        for target, key in unique_keys(entity, self.mapping, self.defs, self.lead, self.lead_custom):
             rows = self.session.scalars(
                 select(model).join(CustomFieldValue, CustomFieldValue.parent_id == model.id)
                 .where(CustomFieldValue.field_id == target.id, CustomFieldValue.value_norm == key,

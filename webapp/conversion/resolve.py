@@ -16,7 +16,7 @@ from ..models import Account, Contact
 from ..normalize import norm_company, norm_email, norm_name
 from .errors import DuplicatesHidden, RecordNotFound
 from .mapping import is_empty
-from .matching import LIMIT, Match, Matcher, Matches
+from .matching import LIMIT, Match, Matcher, Matches, unique_keys
 from .plan import EntityPlan, Planning, label_of
 
 # The sentences of a refusal, per entity (a template each: translated when shown).
@@ -38,7 +38,8 @@ HIDDEN = {
 # --- serialising concurrent conversions on their match keys -----------------------------------
 def match_keys(p: Planning) -> list[str]:
     """The normalised keys this conversion looks duplicates up by, and those of the records it may
-    create: "company:<norm>", "email:<norm>", "name:<norm>" (sorted, no repeats)."""
+    create: "company:<norm>", "email:<norm>", "name:<norm>", "unique:<entity>:<field>:<norm>"
+    for unique custom fields (sorted, no repeats)."""
     src, acc, con = p.source, p.overrides.get("account", {}), p.overrides.get("contact", {})
     first = con.get("first_name", src.first_name)
     last = con.get("last_name", src.last_name)
@@ -47,6 +48,9 @@ def match_keys(p: Planning) -> list[str]:
         ("email", src.email_norm), ("email", norm_email(con.get("email")) if con.get("email") else None),
         ("name", src.name_norm), ("name", norm_name(first, last)),
     }
+    if p.mapping:
+        keys |= {(f"unique:{entity}:{target.key}", value) for entity in ("account", "contact")
+                 for target, value in unique_keys(entity, p.mapping, p.defs, src, p.lead_custom)}
     return sorted(f"{kind}:{value}" for kind, value in keys if value)
 
 

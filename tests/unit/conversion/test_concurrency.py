@@ -75,6 +75,29 @@ def test_c4_parallel_conversions_of_one_email_create_one_contact(app, db, make_l
     assert sorted(c.contact_action for c in conversions) == ["created"] + ["merged"] * (N - 1)
 
 
+def test_c4_parallel_conversions_sharing_a_unique_field_create_one_account(app, db, make_lead, sales,
+                                                                              custom_field, set_value):
+    """C4.1 b: ten leads of ten companies, one LinkedIn id (a unique account field the leads carry
+    over): the unique value is a locked key too, so the first creates the account and the nine
+    others find it by that field."""
+    custom_field("lead", "linkedin_id", carry_over=True)
+    custom_field("account", "linkedin_id", unique=True)
+    lead_ids = []
+    for i in range(N):
+        lead = make_lead(owner_id=sales.id, company=f"Subsidiary {i} Holdings", first_name=f"Person{i}",
+                         last_name=f"Number{i}", email=f"person{i}@example{i}.com")
+        set_value("lead", lead.id, "linkedin_id", "Zylker-Group")
+        lead_ids.append(lead.id)
+    outcomes = _convert_in_parallel(app, db, sales.id, lead_ids, {})
+    assert outcomes == ["converted"] * N, outcomes
+    db.session.expire_all()
+    accounts = db.session.scalars(select(Account)).all()
+    assert len(accounts) == 1, [a.name for a in accounts]
+    conversions = db.session.scalars(select(Conversion)).all()
+    assert sorted((c.account_action, c.account_reason) for c in conversions) == (
+        [("created", None)] + [("merged", "unique:linkedin_id")] * (N - 1))
+
+
 def test_match_keys_are_normalised_sorted_and_hash_stably(db, make_lead, sales):
     """The locked keys are the normalised ones (two spellings of a company lock the same key)."""
     from webapp.conversion.plan import Planning
