@@ -169,3 +169,47 @@ def test_board_refusal_puts_the_card_back(login, live_server, seeded, app_db):
     finally:
         lead.converted = False
         app_db.session.commit()
+
+
+def test_board_drop_on_converted_opens_the_conversion_modal(login, live_server, seeded, app_db):
+    """C8.2: a card dropped on "Converted" (mouse or keyboard) opens its conversion modal and
+    goes back to its column: nothing is converted until the modal's Convert."""
+    page = login("sales@example.com")
+    page.goto(f"{live_server}/leads/board")
+    converted = page.locator("ul.board-cards[data-convert]")
+    expect(converted).to_contain_text("Drop a lead here to convert it")
+    katherine = page.get_by_role("listitem", name=re.compile("^Katherine Johnson"))
+    converted.scroll_into_view_if_needed()
+    box, drop = katherine.bounding_box(), converted.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 10, box["y"] + 10, steps=5)
+    with page.expect_response(re.compile(rf"/leads/{seeded['Katherine']}/convert$")) as opened:
+        page.mouse.move(drop["x"] + drop["width"] / 2, drop["y"] + 40, steps=25)
+        page.mouse.up()
+    assert opened.value.status == 200
+    dialog = page.locator("dialog#modal")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("heading", level=2).first).to_contain_text("Katherine Johnson")
+    expect(page.locator('ul.board-cards[data-status="qualified"]')
+           .get_by_role("listitem", name=re.compile("^Katherine Johnson"))).to_have_count(1)
+    assert status_of(app_db, seeded["Katherine"]) == "qualified"
+    screenshot(page, "board-drop-converted")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # Keyboard: Mateo picked up in New, carried right to the last column, dropped.
+    mateo = page.get_by_role("listitem", name=re.compile("^Mateo Quokka-Ruiz"))
+    mateo.focus()
+    page.keyboard.press("Space")
+    columns = page.locator("#board ul.board-cards").count()
+    for _ in range(columns - 1):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#board-live")).to_contain_text("Over Converted")
+    with page.expect_response(re.compile(rf"/leads/{seeded['Mateo']}/convert$")):
+        page.keyboard.press("Space")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#board-live")).to_contain_text("Converting Mateo Quokka-Ruiz")
+    assert status_of(app_db, seeded["Mateo"]) == "new"
+    expect(page.locator('ul.board-cards[data-status="new"]')
+           .get_by_role("listitem", name=re.compile("^Mateo Quokka-Ruiz"))).to_have_count(1)

@@ -106,13 +106,16 @@ def test_board_shows_only_visible_leads(as_user, users, make_lead, role, expecte
     assert {n for n in ("Mine", "Other") if f">{n} Stone<" in html} == expected
 
 
-def test_board_columns_counts_and_no_converted_column_c1_4_c9_2(as_user, users, make_lead):
+def test_board_columns_counts_and_converted_only_as_a_drop_target_c1_4_c8_2(as_user, users, make_lead):
     make_lead(owner_id=users["sales"].id)
     make_lead(first_name="Gone", status="disqualified", owner_id=users["sales"].id)
     make_lead(first_name="Won", status="converted", converted=True, owner_id=users["sales"].id)
     html = as_user("sales").get("/leads/board").get_data(as_text=True)
     statuses = re.findall(r'<ul class="board-cards" role="list" data-status="(\w+)"', html)
-    assert statuses == ["new", "contacted", "qualified", "disqualified"]
+    assert statuses == ["new", "contacted", "qualified", "disqualified", "converted"]
+    # The last one is the drop target that opens the conversion modal (C8.2): it lists no lead.
+    target = html.split('data-status="converted"', 1)[1].split("</ul>", 1)[0]
+    assert "data-convert" in target and "board-card" not in target and "Drop a lead here" in target
     assert 'data-count-for="new" title="Leads in New">1<' in html
     assert 'data-count-for="disqualified" title="Leads in Disqualified">1<' in html
     assert "Won Stone" not in html and "is-closed" in html
@@ -124,6 +127,8 @@ def test_board_is_read_only_for_a_viewer(as_user, role, can_move):
     html = as_user(role).get("/leads/board").get_data(as_text=True)
     assert f'data-can-move="{can_move}"' in html
     assert ("Read-only" in html) == (role == "viewer")
+    # Only a role with "Convert leads" gets the Converted drop target (C7.1).
+    assert ("data-convert" in html) == (role != "viewer")
 
 
 def test_board_filters_and_htmx_fragment(as_user, users, make_lead):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, jsonify, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from ... import permissions
 from ...errors import DomainError, NotFound
@@ -56,7 +57,11 @@ def board():
     counts = status_counts(db.session, current_user, filters)
     columns = [_column(s, filters) for s in board_statuses(db.session)]
     form = filter_form(request.args)
-    return render("leads/board.html", "leads/_columns.html", columns=columns, counts=counts,
+    convert_to = None
+    if permissions.can_convert(current_user):
+        convert_to = db.session.scalar(select(LeadStatus).where(LeadStatus.category == "converted")
+                                       .order_by(LeadStatus.position).limit(1))
+    return render("leads/board.html", "leads/_columns.html", columns=columns, counts=counts, convert_to=convert_to,
                   form=form, can_move=permissions.has_perm(current_user, "lead.edit"),
                   filtered=bool(_filter_args(filters)))
 

@@ -104,6 +104,23 @@
     return false;
   }
 
+  // C8.2: a card dropped on the "Converted" column goes back to its own column and opens its
+  // conversion modal (the modal converts it, or the person closes it and nothing changed).
+  const isConvert = (list) => list.hasAttribute("data-convert");
+
+  function convert(card, from, oldNext) {
+    place(card, from, oldNext);
+    card.focus();
+    announce(say("msgConverting", { name: card.dataset.name }));
+    if (window.htmx) htmx.ajax("GET", card.dataset.convertUrl, { target: "#modal-body" });
+    else window.location.assign(card.dataset.convertUrl);
+  }
+
+  function dropped(card, from, oldNext) {
+    if (isConvert(card.parentNode)) convert(card, from, oldNext);
+    else save(card, from, oldNext);
+  }
+
   // Mouse and touch: SortableJS, one shared group so cards move between columns.
   function initSortables(root) {
     if (!canMove() || typeof Sortable === "undefined") return;
@@ -116,7 +133,7 @@
         onEnd: (event) => {
           if (event.to === event.from) return;
           place(event.item, event.to, event.item.nextElementSibling);
-          save(event.item, event.from, event.from.children[event.oldIndex]);
+          dropped(event.item, event.from, event.from.children[event.oldIndex]);
         },
       });
     });
@@ -142,7 +159,7 @@
       return;
     }
     card.focus();
-    save(card, from, next);
+    dropped(card, from, next);
   }
 
   function focusIn(list, index) {
