@@ -23,7 +23,7 @@ from ..conversion import executor, planner
 from ..conversion.errors import AlreadyConverted, ConversionError
 from ..conversion.mapping import build_values, load_mapping
 from ..conversion.options import ConversionOptions
-from ..errors import DomainError, Invalid, N_plural, NotFound
+from ..errors import DomainError, Forbidden, Invalid, N_plural, NotFound
 from ..extensions import db
 from ..forms import conversions as forms
 from ..forms.conversions import ACCOUNT_FIELDS, CONTACT_FIELDS, conversion_form
@@ -67,7 +67,7 @@ def _guard(lead: Lead):
         return _conflict(lead)
     allowed, reason = permissions.may_convert_lead(db.session, current_user, lead)
     if not allowed:
-        abort(403, reason)
+        raise Forbidden(reason)
     return None
 
 

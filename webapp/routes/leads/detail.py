@@ -57,7 +57,7 @@ def _lead(lead_id: int) -> Lead:
 def _editable(lead: Lead) -> None:
     """Abort unless the user may change the lead; a converted lead answers 409 (C1.4)."""
     if lead.converted:
-        abort(409, activity_service.converted_message(lead))
+        raise activity_service.converted_error(lead)
     if not permissions.can_edit(db.session, current_user, lead):
         abort(403)
 
