@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import pairwise
 
 from sqlalchemy import ARRAY, DateTime, Integer, and_, bindparam, func, select
 from sqlalchemy.ext.compiler import compiles
@@ -405,7 +406,7 @@ def _weeks(session, clauses, window: Window, tz: tzinfo) -> list[Week]:
             edges[0] = max(edges[0], window.start)
         if window.end is not None:
             edges[-1] = min(edges[-1], window.end)
-        i, low, high = _ranges(session, list(zip(edges, edges[1:])))
+        i, low, high = _ranges(session, list(pairwise(edges)))
         # Each week is a range of ix_leads_conversions: every conversion is read once.
         stmt = (select(i, func.count()).join(Lead, and_(Lead.converted_at >= low, Lead.converted_at < high))
                 .where(*clauses).group_by(i))
