@@ -5,10 +5,11 @@ from sqlalchemy.orm import Session
 
 from .accounts import Account
 from .activities import ACTIVITY_KINDS, TASK_STATUSES, Attachment, Note, Task
+from .automation import AutomationRule
 from .base import PARENT_TYPES, utcnow
 from .catalog import Campaign, CampaignMember, CurrencyRate, LineItem, Product, Tag, Tagging
 from .contacts import Contact
-from .conversions import AutomationRule, Conversion, Setting
+from .conversions import Conversion, Setting
 from .custom_fields import ENTITIES, FIELD_TYPES, CustomField, CustomFieldValue
 from .deals import DEFAULT_STAGES, Deal, Pipeline, Stage
 from .jobs import Job, JobResult

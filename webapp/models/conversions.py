@@ -56,20 +56,3 @@ class Setting(db.Model):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[dict] = mapped_column(JSON, default=dict)
-
-
-class AutomationRule(db.Model):
-    """When a lead enters `on_status` and matches `conditions`, convert it with `options` (C8.6)."""
-
-    __tablename__ = "automation_rules"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    on_status: Mapped[str] = mapped_column(ForeignKey("lead_statuses.key"))
-    conditions: Mapped[list] = mapped_column(JSON, default=list)
-    options: Mapped[dict] = mapped_column(JSON, default=dict)
-    active: Mapped[bool] = mapped_column(default=True)
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    __table_args__ = (Index("ix_rules_status", "on_status", "active"),)
-
-
-

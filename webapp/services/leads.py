@@ -42,6 +42,7 @@ from ..models import (
 from ..models.leads import LEAD_COMPANY_SORT, LEAD_NAME_SORT, lead_counts
 from ..normalize import norm_company, norm_email, norm_name
 from .activities import converted_error, lock_if_lead
+from .automation import run_rules
 from .custom_values import get_custom, set_custom
 from .tags import get_tags, set_tags
 
@@ -96,7 +97,9 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
         actor_id=actor.id if actor is not None else None,
         data={"from": old.key, "to": target.key},
     )
-    # Issue 5: automation rules for "lead enters status S" hook in here, once per change.
+    # C8.6: the automation rules of "lead enters status S", once per change (SAVEPOINT each:
+    # a refused conversion leaves this status change as it is).
+    run_rules(session, actor, lead, old.key, target.key)
     session.flush()
     return StatusChange(lead.id, old, target)
 
@@ -592,6 +595,7 @@ def create_lead(session, actor: User, data: dict, *, strict: bool = False) -> Le
     if cleaned.custom:
         set_custom(session, "lead", lead.id, cleaned.custom)
     record_event(session, "lead", lead.id, "lead_created", Text("Lead created"), actor.id)
+    run_rules(session, actor, lead, None, lead.status)  # C8.6: a new lead enters its status
     return lead
 
 

@@ -7,6 +7,7 @@ Modules:
   openapi.py  the document served at /api/v1/openapi.json, assembled from registrations.
   records.py  /leads /accounts /contacts /deals /tasks /notes: the services validate (webapp.entities),
               webapp.schemas documents.
+  automation_rules.py  /automation-rules (administrators): services.automation validates (C8.6).
 
 Adding an endpoint (e.g. conversions.py):
   1. Write the view on `bp` (from . import bp); read the caller with core.current_user(),
@@ -35,4 +36,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # nothing for a cross-site form to ride on.
 csrf.exempt(bp)
 
-from . import conversions, core, openapi, records  # noqa: E402,F401  (views and handlers register on bp)
+from . import automation_rules, conversions, core, openapi, records  # noqa: E402,F401  (views and handlers register on bp)

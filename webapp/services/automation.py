@@ -1,0 +1,611 @@
+"""Automation rules (C8.6): "when a lead enters status S and matches the conditions, convert it
+with options O" — the rules themselves (administrators only) and the hook that runs them.
+
+Flask-free, like every service: functions take a session and an actor, check rights, add and
+flush, and never commit (the caller does).
+
+Decisions (issue 9 item 6):
+- A rule fires whatever moved the lead: services.leads.change_status calls run_rules() once per
+  real change (the lead form, the board, the API's PATCH all go through it), and create_lead
+  calls it for the status a new lead starts in (a lead created in S enters S: Bitrix24's
+  "create using source" converts leads as they arrive, 001).
+- All conditions of a rule must hold (AND); an OR is two rules. Rules of a status are tried in
+  `position` order (then id); the first one whose conversion succeeds stops the evaluation, a
+  refused one does not (the next rule may still convert).
+- A rule converts with the rights of the user who changed the status (C7.1, C7.2, C4.8 apply to
+  them): a rep whose rights forbid the conversion gets the reason on the lead's timeline, and the
+  status change stands. With no user (actor None) a rule cannot convert (reason on the timeline).
+- The conversion is non-interactive (C4.3 automatic choices, C4.8 hidden duplicates refuse it,
+  C5.2 stage fallback, C5.3 currency, C7.4 missing required fields refuse it with the reason)
+  and runs through conversion.executor.apply inside a SAVEPOINT: a refusal rolls back only the
+  conversion, never the status change nor what the caller did before.
+- Options are the bulk subset of POST /lead-conversions (api.md): no lead_id, no account.id /
+  contact.id, no per-lead `fields` (account, contact, lead), no dry_run; deal.fields stay and
+  deal.name may be a template ({company}, {first_name}, {last_name}, {full_name}). They are
+  checked on save by ConversionOptions.parse and the planner's own field checks, and stored in
+  canonical form (ConversionOptions.to_dict()).
+- Condition values go through the field layer (the lead field's FieldSpec, or the custom
+  field's), and compare normalised (FieldSpec.norm): case, accents and punctuation do not count
+  for text, e-mails and phones compare as keys, numbers and dates by value.
+
+Raises (create / update / delete / get): Forbidden (not an administrator), NotFound, Invalid
+(field errors, keys like "conditions.0.value" and "options.deal.pipeline_id"; nothing written).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import entities, permissions
+from ..conversion.executor import apply
+from ..conversion.mapping import custom_definitions
+from ..conversion.options import ACTIONS, ConversionOptions
+from ..conversion.plan import Planning
+from ..conversion.serialize import jsonable
+from ..conversion.values import pipeline_and_stages, user_id, validate_fields
+from ..errors import N_, DomainError, Forbidden, Invalid, NotFound, Problem, Text
+from ..fields import INT_MAX, TEXT_KINDS, FieldError, FieldSpec, custom_spec, model_specs
+from ..models import Account, AutomationRule, Campaign, CurrencyRate, Deal, Lead, Task, record_event
+from ..normalize import text_problem, words
+from .custom_values import get_custom
+from .tags import get_tags
+
+OPS = ("equals", "not_equals", "contains", "empty", "not_empty", "in")
+VALUELESS_OPS = ("empty", "not_empty")
+TAG_OPS = ("contains", "in", "empty", "not_empty")
+CONDITIONS_MAX = 20  # conditions per rule
+IN_MAX = 100  # values of an "in" condition
+FIELD_NAME_MAX = 100  # a condition's field name (custom keys are at most 60 characters)
+# Lead fields a condition may not test: the status is the rule's own trigger.
+NOT_CONDITIONS = ("status", "custom")
+RULE_FIELDS = ("name", "on_status", "conditions", "options", "active", "position")
+READ_ONLY = ("id", "created_by", "created_at", "updated_at")
+# The bulk subset of the conversion options (api.md "Bulk"): what a rule may set.
+OPTION_KEYS = ("account", "contact", "deal", "task", "attachments_to", "activities_to", "tags_to", "owner_id")
+RULE_ACTIONS = tuple(a for a in ACTIONS if a != "link")  # "link" names one record: not for many leads
+DEAL_NAME_PLACEHOLDERS = ("company", "first_name", "last_name", "full_name")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+ADMIN_ONLY = N_("Your role lacks the “Administration” permission, which automation rules need.")
+NAME_TAKEN = N_("is already the name of another rule")
+PER_LEAD = N_("names one lead’s records: a rule converts many leads and cannot use it")
+NO_VALUE = N_("must be left out (or null) with “{op}”")
+BAD_TEMPLATE = N_("may only hold the placeholders {placeholders}")
+ONE_TAG = N_("must be one tag name")
+GONE_FIELD = N_("The condition on “{field}” names a lead field that no longer exists.")
+CONVERTED = N_("Converted by the rule “{name}”")
+NOT_CONVERTED = N_("Rule “{name}” could not convert this lead: {reason}")
+NO_ACTOR = N_("no user made this change, and a rule converts with the rights of the user who changes the status")
+CONCURRENT = N_("it conflicted with a change made at the same time; nothing was converted")
+
+
+# ---------------------------------------------------------------- rights and reads
+
+
+def require_admin(actor) -> None:
+    """Raises Forbidden unless `actor` has the "admin" permission (permissions.is_admin)."""
+    if not permissions.is_admin(actor):
+        raise Forbidden(Text(ADMIN_ONLY))
+
+
+def list_rules(session, actor, on_status: str | None = None, active: bool | None = None):
+    """The rules as a statement (the API pages it), optionally of one status / activity; raises
+    Forbidden."""
+    require_admin(actor)
+    stmt = select(AutomationRule)
+    if on_status is not None:
+        stmt = stmt.where(AutomationRule.on_status == on_status)
+    if active is not None:
+        stmt = stmt.where(AutomationRule.active.is_(active))
+    return stmt
+
+
+def get_rule(session, actor, rule_id) -> AutomationRule:
+    """One rule; raises Forbidden, NotFound."""
+    require_admin(actor)
+    rule = session.get(AutomationRule, rule_id) if isinstance(rule_id, int) and 0 < rule_id <= INT_MAX else None
+    if rule is None:
+        raise NotFound(Text("There is no automation rule with id {id}.", id=rule_id))
+    return rule
+
+
+# ---------------------------------------------------------------- writes
+
+
+def create_rule(session, actor, data) -> AutomationRule:
+    """A new rule from `data` (the API body: name and on_status required); raises Forbidden,
+    Invalid (every field's problem at once, nothing written)."""
+    require_admin(actor)
+    values = clean_rule(session, actor, data, None)
+    if "position" not in values:  # after every other rule
+        last = session.scalar(select(func.max(AutomationRule.position)))
+        values["position"] = min((last if last is not None else -1) + 1, INT_MAX)
+    rule = AutomationRule(created_by=actor.id, conditions=[], options=default_options(), active=True)
+    for key, value in values.items():
+        setattr(rule, key, value)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def update_rule(session, actor, rule: AutomationRule, data, *, replace_all: bool = False) -> AutomationRule:
+    """Change the fields present in `data` (PATCH), or replace the rule (PUT, `replace_all`:
+    name and on_status required, conditions / options / active back to their defaults when
+    absent, the position kept unless given); raises Forbidden, Invalid."""
+    require_admin(actor)
+    values = clean_rule(session, actor, data, None if replace_all else rule, rule_id=rule.id)
+    if replace_all:
+        values = {"conditions": [], "options": default_options(), "active": True, **values}
+    for key, value in values.items():
+        if getattr(rule, key) != value:
+            setattr(rule, key, value)
+    session.flush()
+    return rule
+
+
+def delete_rule(session, actor, rule: AutomationRule) -> None:
+    """Delete a rule (leads it converted stay converted); raises Forbidden."""
+    require_admin(actor)
+    session.delete(rule)
+    session.flush()
+
+
+def default_options() -> dict:
+    """The options of a rule that names none: ConversionOptions() in canonical form (built afresh,
+    so that no stored dict is shared)."""
+    return canonical_options(ConversionOptions())
+
+
+# ---------------------------------------------------------------- validation (the field layer)
+
+
+def clean_rule(session, actor, data, current: AutomationRule | None, *, rule_id: int | None = None) -> dict:
+    """The checked values of a rule body (create when `current` is None: name and on_status
+    required); raises Invalid with every problem, keyed like the body ("conditions.0.op")."""
+    if not isinstance(data, dict):
+        raise Invalid(errors={"body": [Problem("not_object")]})
+    errors: dict[str, list] = {}
+    values: dict = {}
+    specs = model_specs(AutomationRule)
+    for key, raw in data.items():
+        if key in READ_ONLY:
+            errors[key] = [Problem("read_only")]
+        elif key not in RULE_FIELDS:
+            errors[_key(key, "body")] = [Problem("unknown_field")]
+        elif key == "on_status":
+            values[key] = _status(session, raw, errors)
+        elif key == "conditions":
+            values[key] = clean_conditions(session, raw, errors)
+        elif key == "options":
+            values[key] = clean_options(session, actor, raw, errors)
+        else:  # name, active, position: their column's rules
+            try:
+                value = specs[key].parse(raw, strict=True)
+            except FieldError as e:
+                errors[key] = [e.problem]
+                continue
+            if value is None:
+                errors[key] = [Problem("required" if key == "name" else "not_null")]
+            values[key] = value
+    if current is None:
+        for key in ("name", "on_status"):
+            if key not in data and key not in errors:
+                errors[key] = [Problem("required")]
+    name = values.get("name")
+    if name and "name" not in errors and _name_taken(session, name, rule_id):
+        errors["name"] = [Problem("name_taken", NAME_TAKEN)]
+    entities.raise_errors(errors)
+    return values
+
+
+def _name_taken(session, name: str, rule_id: int | None) -> bool:
+    """Whether another rule has this name, whatever its case (Unicode case folding, which SQL's
+    lower() does not do on SQLite: the rules are few, their names are compared here)."""
+    folded = name.casefold()
+    return any(other.casefold() == folded for rid, other in session.execute(_NAMES) if rid != rule_id)
+
+
+_NAMES = select(AutomationRule.id, AutomationRule.name)
+
+
+def _key(key, where: str) -> str:
+    """A body key as an error key, when it is text that can be answered back."""
+    return key if isinstance(key, str) and text_problem(key) is None else where
+
+
+def _status(session, raw, errors: dict) -> str | None:
+    """A lead status a lead can enter by a status change (open or closed; never "converted")."""
+    lead = entities.BY_NAME["lead"]
+    try:
+        value = entities.spec_of(session, lead, lead.by_name["status"]).parse(raw, strict=True)
+    except FieldError as e:
+        errors["on_status"] = [e.problem]
+        return None
+    if value is None:
+        errors["on_status"] = [Problem("required")]
+    return value
+
+
+def condition_specs(session) -> dict[str, FieldSpec]:
+    """The lead fields a condition may test, by name ("company", "tags", "custom.vat")."""
+    lead = entities.BY_NAME["lead"]
+    specs: dict[str, FieldSpec] = {}
+    for f in lead.fields:
+        if f.name in NOT_CONDITIONS:
+            continue
+        specs[f.name] = model_specs(Lead)[f.name] if f.kind == "ref" else entities.spec_of(session, lead, f)
+    for key, definition in entities.custom_definitions(session, "lead").items():
+        specs[f"custom.{key}"] = custom_spec(definition)
+    return specs
+
+
+def ops_for(spec: FieldSpec) -> tuple[str, ...]:
+    """The operators a field allows: contains only for text and tags, equals not for tags."""
+    if spec.kind == "tags":
+        return TAG_OPS
+    if spec.kind in TEXT_KINDS:
+        return OPS
+    return tuple(op for op in OPS if op != "contains")
+
+
+def clean_conditions(session, raw, errors: dict) -> list[dict]:
+    """[{"field", "op", "value"}] checked by the field layer, values typed then stored as JSON."""
+    if not isinstance(raw, list):
+        errors["conditions"] = [Problem("not_list")]
+        return []
+    if len(raw) > CONDITIONS_MAX:
+        errors["conditions"] = [Problem("too_many", max=CONDITIONS_MAX)]
+        return []
+    specs = condition_specs(session) if raw else {}
+    out = []
+    for i, condition in enumerate(raw):
+        where = f"conditions.{i}"
+        if not isinstance(condition, dict):
+            errors[where] = [Problem("not_object")]
+            continue
+        bad = [k for k in condition if k not in ("field", "op", "value")]
+        for k in bad:
+            errors[f"{where}.{k}" if _key(k, "") else where] = [Problem("unknown_option")]
+        name, op = condition.get("field"), condition.get("op")
+        spec = specs.get(name) if isinstance(name, str) else None
+        if spec is None:
+            errors[f"{where}.field"] = [Problem("required" if name is None else "unknown_field")]
+        if op not in OPS or (spec is not None and op not in ops_for(spec)):
+            allowed = ops_for(spec) if spec is not None else OPS
+            errors[f"{where}.op"] = [Problem("required" if op is None else "not_choice", choices=", ".join(allowed))]
+            continue
+        if spec is None or bad:
+            continue
+        try:
+            value = condition_value(spec, op, condition.get("value"))
+        except _ValueError as e:
+            errors[f"{where}.value{e.suffix}"] = [e.problem]
+            continue
+        out.append({"field": name, "op": op, "value": _json(value)})
+    return out
+
+
+class _ValueError(Exception):
+    def __init__(self, problem, suffix: str = ""):
+        self.problem, self.suffix = problem, suffix
+
+
+def condition_value(spec: FieldSpec, op: str, raw):
+    """A condition's value, typed by the field's spec (contains: text, tags: tag names)."""
+    if op in VALUELESS_OPS:
+        if raw is not None:
+            raise _ValueError(Problem("no_value", NO_VALUE, op=op))
+        return None
+    if op == "in":
+        if not isinstance(raw, list):
+            raise _ValueError(Problem("not_list"))
+        if not raw:
+            raise _ValueError(Problem("required"))
+        if len(raw) > IN_MAX:
+            raise _ValueError(Problem("too_many", max=IN_MAX))
+        return [_one_value(spec, op, item, f".{j}") for j, item in enumerate(raw)]
+    return _one_value(spec, op, raw, "")
+
+
+def _one_value(spec: FieldSpec, op: str, raw, suffix: str):
+    try:
+        if spec.kind == "tags":
+            if not isinstance(raw, str):
+                raise FieldError("not_text")
+            tags = spec.parse([raw], strict=True)
+            if len(tags) != 1:
+                raise _ValueError(Problem("one_tag", ONE_TAG), suffix)
+            return tags[0]
+        if op == "contains":  # a part of the value: text of the field's length, not a whole e-mail
+            spec = FieldSpec(spec.name, spec.label, "textarea" if spec.kind == "textarea" else "text", spec.length)
+        value = spec.parse(raw, strict=True)
+    except FieldError as e:
+        raise _ValueError(e.problem, suffix) from None
+    if value is None:
+        raise _ValueError(Problem("required"), suffix)
+    return value
+
+
+def _json(value):
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return jsonable({"v": value})["v"]
+
+
+def clean_options(session, actor, raw, errors: dict) -> dict:
+    """The conversion options of a rule: the bulk subset (OPTION_KEYS, no per-lead part), parsed by
+    ConversionOptions.parse and checked against the database like the planner does (users,
+    pipeline, campaign, currency, parent account, deal fields); errors under "options.*"."""
+    if not isinstance(raw, dict):
+        errors["options"] = [Problem("not_object")]
+        return {}
+    found: dict[str, list] = {}
+    body = {}
+    for key, value in raw.items():
+        if key not in OPTION_KEYS:
+            found[_key(key, "options")] = [Problem("per_lead", PER_LEAD) if key == "lead" else Problem("unknown_option")]
+        elif key in ("account", "contact") and isinstance(value, dict):
+            body[key] = _choice(key, value, found)
+        else:
+            body[key] = value
+    options = ConversionOptions.parse(body, strict=True)
+    for key, messages in options.errors.items():
+        found.setdefault(key, []).extend(messages)
+    _strict_values(body, found)
+    _check_references(session, actor, options, found)
+    if options.deal is not None and options.deal.name and "deal.name" not in found:
+        unknown = [m for m in _PLACEHOLDER.findall(options.deal.name) if m not in DEAL_NAME_PLACEHOLDERS]
+        if unknown or "{" in _PLACEHOLDER.sub("", options.deal.name) or "}" in _PLACEHOLDER.sub("", options.deal.name):
+            found["deal.name"] = [Problem("bad_template", BAD_TEMPLATE,
+                                          placeholders=", ".join(f"{{{p}}}" for p in DEAL_NAME_PLACEHOLDERS))]
+    for key, messages in found.items():
+        errors[key if key == "options" else f"options.{key}"] = messages
+    return canonical_options(options)
+
+
+_STRICT = {"deal": (Deal, ("name", "stage", "amount", "currency", "closing_date", "contact_role")),
+           "task": (Task, ("subject", "due_date"))}
+
+
+def _strict_values(body: dict, found: dict) -> None:
+    """The deal's and the task's values as JSON must be (FieldSpec.parse(strict=True)): the options
+    parser reads them as form text, where a blank currency or date is no value; in JSON (and in
+    the documented schema) "" is not a currency, a date nor an amount."""
+    for part, (model, names) in _STRICT.items():
+        values = body.get(part)
+        if not isinstance(values, dict):
+            continue
+        specs = model_specs(model)
+        for name in names:
+            key = f"{part}.{name}"
+            if values.get(name) is None or key in found:
+                continue
+            try:
+                specs[name].parse(values[name], strict=True)
+            except FieldError as e:
+                found[key] = [e.problem]
+
+
+def _choice(entity: str, value: dict, found: dict) -> dict:
+    """account / contact without what names one lead's records (id, fields) or "link"."""
+    allowed = ("action", "parent_id") if entity == "account" else ("action",)
+    out = {}
+    for key, item in value.items():
+        if key in ("id", "fields"):
+            found[f"{entity}.{key}"] = [Problem("per_lead", PER_LEAD)]
+        elif key not in allowed:
+            found[f"{entity}.{_key(key, 'key')}"] = [Problem("unknown_option")]
+        elif key == "action" and item == "link":
+            found[f"{entity}.action"] = [Problem("not_choice", choices=", ".join(RULE_ACTIONS))]
+        else:
+            out[key] = item
+    return out
+
+
+def _check_references(session, actor, options: ConversionOptions, found: dict) -> None:
+    """What the planner checks in the database, checked once on save (a rule that names an
+    unknown pipeline would otherwise fail on every lead): the planner's own functions."""
+    p = Planning(session, actor, options)
+    p.defs = custom_definitions(session)
+    user_id(p, options.owner_id, "owner_id")
+    if options.account.parent_id is not None and session.get(Account, options.account.parent_id) is None:
+        p.err("account.parent_id", Text("no such account"))
+    d = options.deal
+    if d is not None:
+        user_id(p, d.owner_id, "deal.owner_id")
+        validate_fields(p, "deal", d.fields)
+        if d.pipeline_id is not None and pipeline_and_stages(session, d.pipeline_id) is None:
+            p.err("deal.pipeline_id", Text("no such pipeline"))
+        if d.campaign_id is not None and session.get(Campaign, d.campaign_id) is None:
+            p.err("deal.campaign_id", Text("no such campaign"))
+        if d.currency:
+            codes = set(session.scalars(select(CurrencyRate.code)))
+            if codes and d.currency not in codes:
+                p.err("deal.currency", Text("{currency} is not a configured currency", currency=d.currency))
+    if options.task is not None:
+        user_id(p, options.task.owner_id, "task.owner_id")
+    for key, messages in p.errors.items():
+        if key not in found:
+            found[key] = messages
+
+
+def canonical_options(options: ConversionOptions) -> dict:
+    """A rule's options as stored and answered: ConversionOptions.to_dict() without the per-lead
+    parts (account / contact ids and fields, lead fields) and the request flags."""
+    d = options.to_dict()
+    return {"account": {"action": d["account"]["action"], "parent_id": d["account"]["parent_id"]},
+            "contact": {"action": d["contact"]["action"]},
+            "deal": d["deal"], "task": d["task"], "attachments_to": d["attachments_to"],
+            "activities_to": d["activities_to"], "tags_to": d["tags_to"], "owner_id": d["owner_id"]}
+
+
+def rule_options(rule: AutomationRule, lead: Lead) -> ConversionOptions:
+    """The ConversionOptions a rule converts `lead` with: non-interactive, the deal name template
+    filled from the lead. Stored options that no longer parse keep their errors on .errors, which
+    apply() raises (the reason then goes on the lead's timeline)."""
+    options = ConversionOptions.parse(dict(rule.options or {}), strict=True)
+    options.interactive = False
+    options.dry_run = False
+    if options.deal is not None and options.deal.name:
+        options.deal.name = deal_name(options.deal.name, lead)
+    return options
+
+
+def deal_name(template: str, lead: Lead) -> str | None:
+    """A deal name template filled from the lead ({company}, {first_name}, {last_name},
+    {full_name}); None when nothing is left (the planner's default name then applies, C5.1)."""
+    full = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    values = {"company": lead.company or "", "first_name": lead.first_name or "",
+              "last_name": lead.last_name or "", "full_name": full}
+    name = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    name = " ".join(name.split())[: model_specs(Deal)["name"].length or 255].strip()
+    return name or None
+
+
+# ---------------------------------------------------------------- conditions
+
+
+class LeadValues:
+    """The lead's values as conditions read them; tags and custom values loaded once, if asked."""
+
+    def __init__(self, session, lead: Lead):
+        self.session, self.lead = session, lead
+        self._tags = self._custom = self._specs = None
+
+    def specs(self) -> dict[str, FieldSpec]:
+        if self._specs is None:
+            self._specs = condition_specs(self.session)
+        return self._specs
+
+    def get(self, name: str):
+        if name == "tags":
+            if self._tags is None:
+                self._tags = get_tags(self.session, "lead", self.lead.id)
+            return self._tags
+        if name.startswith("custom."):
+            if self._custom is None:
+                self._custom = get_custom(self.session, "lead", self.lead.id)
+            return self._custom.get(name[7:])
+        return getattr(self.lead, name)
+
+
+def _empty(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, list) and not value)
+
+
+def _text_key(value) -> str:
+    return " ".join(words(str(value)))
+
+
+def condition_holds(spec: FieldSpec, condition: dict, current) -> bool:
+    """One condition against the lead's value `current` (FieldSpec.norm: case / accents free)."""
+    op, wanted = condition["op"], condition.get("value")
+    if op == "empty":
+        return _empty(current)
+    if op == "not_empty":
+        return not _empty(current)
+    if spec.kind == "tags":
+        have = {_text_key(t) for t in current or []}
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        return any(_text_key(w) in have for w in wanted)
+    if op == "contains":
+        return not _empty(current) and _text_key(wanted) in _text_key(current)
+    key = None if _empty(current) else spec.norm(current)
+    if op == "in":
+        return key is not None and key in {spec.norm(w) for w in wanted}
+    same = key is not None and key == spec.norm(wanted)
+    return same if op == "equals" else not same
+
+
+def matches(values: LeadValues, conditions: list[dict]) -> bool:
+    """Whether every condition holds; raises Invalid when one names a field that is gone."""
+    for condition in conditions or []:
+        spec = values.specs().get(condition.get("field"))
+        if spec is None:
+            raise Invalid(Text(GONE_FIELD, field=str(condition.get("field"))))
+        if not condition_holds(spec, condition, values.get(spec.name)):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- the hook
+
+
+_ACTIVE = (select(AutomationRule).where(AutomationRule.active.is_(True))
+           .order_by(AutomationRule.position, AutomationRule.id))
+
+
+def run_rules(session, actor, lead: Lead, old_status: str | None, new_status: str):
+    """Run the active rules of `new_status` on `lead`, which just entered it (from `old_status`;
+    None for a new lead); returns the Conversion of the rule that converted it, or None.
+
+    Never raises a DomainError: each refused conversion is rolled back to its SAVEPOINT and its
+    reason recorded on the lead's timeline; the status change (and everything the caller did
+    before) stands. Adds and flushes, never commits."""
+    rules = list(session.scalars(_ACTIVE.where(AutomationRule.on_status == new_status)))
+    if not rules or lead.converted:
+        return None
+    values = LeadValues(session, lead)
+    for rule in rules:
+        try:
+            if not matches(values, rule.conditions):
+                continue
+        except DomainError as e:
+            _not_converted(session, actor, lead, rule, reason(e))
+            continue
+        conversion = _convert(session, actor, lead, rule)
+        if conversion is not None:
+            return conversion
+    return None
+
+
+def _convert(session, actor, lead: Lead, rule: AutomationRule):
+    """One rule's conversion in a SAVEPOINT; the Conversion, or None (reason on the timeline)."""
+    if actor is None:
+        _not_converted(session, actor, lead, rule, Text(NO_ACTOR))
+        return None
+    name = rule.name  # read before: a rolled-back SAVEPOINT expires what it touched
+    try:
+        with session.begin_nested():
+            conversion = apply(session, actor, lead.id, rule_options(rule, lead))
+    except DomainError as e:
+        _not_converted(session, actor, lead, rule, reason(e), name)
+        return None
+    except IntegrityError:  # a concurrent conversion created what this one meant to (unique keys)
+        _not_converted(session, actor, lead, rule, Text(CONCURRENT), name)
+        return None
+    record_event(session, "lead", lead.id, "rule_converted", Text(CONVERTED, name=name), actor.id,
+                 {"rule_id": rule.id, "conversion_id": conversion.id})
+    session.flush()
+    return conversion
+
+
+def _not_converted(session, actor, lead: Lead, rule: AutomationRule, why, name: str | None = None) -> None:
+    record_event(session, "lead", lead.id, "rule_not_converted",
+                 Text(NOT_CONVERTED, name=name or rule.name, reason=why),
+                 actor.id if actor is not None else None, {"rule_id": rule.id})
+    session.flush()
+
+
+def reason(error: DomainError) -> Text:
+    """A refusal as one sentence for the timeline: its message, then the field reasons it does
+    not already say ("deal.pipeline_id: no such pipeline")."""
+    # A plain str message (no template) becomes a Text of itself: shown as it is.
+    message = error.message if isinstance(error.message, Text) else Text(str(error.message))
+    details = [Text("{field}: {problem}", field=key, problem=problem if isinstance(problem, Text) else str(problem))
+               for key, problems in error.errors.items() for problem in problems
+               if str(problem) != str(message) and key not in str(message)]
+    if not details:
+        return message
+    joined = details[0]
+    for more in details[1:]:
+        joined = Text("{first}; {second}", first=joined, second=more)
+    return Text("{message} ({details})", message=message, details=joined)
+
+
+__all__ = ["CONDITIONS_MAX", "DEAL_NAME_PLACEHOLDERS", "IN_MAX", "OPS", "OPTION_KEYS", "RULE_ACTIONS",
+           "canonical_options", "clean_rule", "condition_holds", "create_rule", "deal_name", "delete_rule",
+           "get_rule", "list_rules", "matches", "require_admin", "rule_options", "run_rules", "update_rule"]
