@@ -1,8 +1,9 @@
-"""Load check: gunicorn (4 workers) on PostgreSQL, 20 concurrent clients for 30 s mixing lead
-list pages (signed-in sessions), API lists (bearer tokens) and conversions through the API.
+"""Load check: gunicorn (4 sync workers) on PostgreSQL, 20 concurrent clients for 30 s mixing
+lead list pages (signed-in sessions), API lists (bearer tokens) and conversions through the API.
 
     .venv/bin/python bench/load.py [--leads 30000] [--clients 20] [--duration 30]
-                                   [--workers 4] [--threads 4] [--port 8765]
+                                   [--workers 4] [--threads 1] [--worker-class sync|gthread]
+                                   [--gc-threshold "7000, 20, 20"] [--port 8765]
                                    [--database bench_load] [--pg postgresql+psycopg://postgres@127.0.0.1:5432]
     .venv/bin/python bench/load.py --profile [--profile-requests 30]
 
@@ -12,7 +13,8 @@ tags and custom values), then grown to --leads by copying the demo's open leads 
 e-mails, spread creation dates; their notes, tags and custom values copied too). It is reused
 while it holds enough unconverted leads for the conversions of a run.
 
-The bench starts gunicorn itself on 127.0.0.1 (config: GUNICORN below), signs three users in
+The bench starts gunicorn itself on 127.0.0.1 (config: GUNICORN below: sync workers, the
+collector tuned once the app is loaded), signs three users in
 through the login form (an administrator, a manager, a sales rep), issues API tokens with
 `flask create-token`, then runs --clients threads of httpx clients for --duration seconds.
 Each request is, at random, one of
@@ -73,7 +75,7 @@ SECRET_KEY = "bench-load"
 GUNICORN = """\
 bind = "127.0.0.1:{port}"
 workers = {workers}
-threads = {threads}            # 1: the sync worker; more: gthread
+threads = {threads}            # per worker (gthread only)
 worker_class = "{worker_class}"
 timeout = 30                   # a worker silent this long is killed and replaced
 graceful_timeout = 5
@@ -84,6 +86,21 @@ accesslog = None               # no access log: its writes would be measured too
 errorlog = "{errorlog}"
 loglevel = "warning"
 """
+# Appended to GUNICORN unless --gc-threshold off.
+GC_HOOK = """
+
+def post_worker_init(worker):
+    # The app loaded, its ~160,000 objects (SQLAlchemy, Jinja, Babel) are set aside from the
+    # cyclic collector, which then runs 10x less often. With Python's thresholds (700, 10, 10)
+    # a list page triggered ~2 collections and every ~50th page a full one (~60 ms over the
+    # whole heap): ~1 ms of each request's CPU (timed with gc.callbacks in-process).
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold({gc_threshold})
+"""
+GC_THRESHOLD = "7000, 20, 20"
 WEIGHTS = {"page": 40, "api": 40, "convert": 20}
 PAGE_URLS = ("/leads/", "/leads/?status=contacted", "/leads/?q=mar", "/leads/?sort=name",
              "/leads/?tag=VIP", "/leads/?status=all", "/leads/?q=dupont")
@@ -208,6 +225,8 @@ class Server:
     port: int
     workers: int
     threads: int
+    gc_threshold: str = GC_THRESHOLD
+    worker_class: str = "sync"
     process: subprocess.Popen | None = None
 
     @property
@@ -217,9 +236,11 @@ class Server:
     def start(self, url: str) -> None:
         OUT.mkdir(parents=True, exist_ok=True)
         config = OUT / "gunicorn_load.py"
-        config.write_text(GUNICORN.format(port=self.port, workers=self.workers, threads=self.threads,
-                                          worker_class="gthread" if self.threads > 1 else "sync",
-                                          errorlog=OUT / "gunicorn_load.log"))
+        text = GUNICORN.format(port=self.port, workers=self.workers, threads=self.threads,
+                               worker_class=self.worker_class, errorlog=OUT / "gunicorn_load.log")
+        if self.gc_threshold != "off":
+            text += GC_HOOK.format(gc_threshold=self.gc_threshold)
+        config.write_text(text)
         self.process = subprocess.Popen([str(VENV_BIN / "gunicorn"), "-c", str(config), "webapp:create_app()"],
                                         cwd=TREE, env=_env(url), start_new_session=True)
         deadline = time.monotonic() + 60
@@ -396,7 +417,8 @@ def load(args) -> None:
     leads = open_leads(url, needed, rng)
     admin_token, sales_token = issue_token(url, ADMIN_EMAIL), issue_token(url, SALES_EMAIL)
     manager_token = issue_token(url, MANAGER_EMAIL)
-    server = Server(args.port, args.workers, args.threads)
+    worker_class = args.worker_class or ("gthread" if args.threads > 1 else "sync")
+    server = Server(args.port, args.workers, args.threads, args.gc_threshold, worker_class)
     server.start(url)
     try:
         cookies = [sign_in(server.base, ADMIN_EMAIL, ADMIN_PASSWORD), sign_in(server.base, MANAGER_EMAIL, DEMO_PASSWORD),
@@ -409,7 +431,7 @@ def load(args) -> None:
             list(pool.map(lambda i: client_loop(run, 10_000 + i), range(args.workers * 2)))
         warm = len(run.results)
         run.results = []
-        print(f"gunicorn: {args.workers} workers x {args.threads} thread(s); {warm} warm-up requests; "
+        print(f"gunicorn: {args.workers} {worker_class} workers x {args.threads} thread(s); {warm} warm-up requests; "
               f"{args.clients} clients for {args.duration} s; {len(run.leads):,} open leads to convert",
               flush=True)
         before, client_before = cpu_snapshot(server.process.pid, args.database), time.process_time()
@@ -430,6 +452,7 @@ def load(args) -> None:
 
 def profile(args) -> None:
     import cProfile
+    import gc
     import pstats
 
     from common import one_line, query_log
@@ -471,24 +494,29 @@ def profile(args) -> None:
             test_sign_in(client, ids[who])
         for i in range(3):  # warm-up
             call(client, i)
+        if name == next(iter(kinds)) and args.gc_threshold != "off":  # as in the workers (GC_HOOK)
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*(int(n) for n in args.gc_threshold.split(",")))
         profiler, samples, cpu, sql_ms, statements, statuses = cProfile.Profile(), [], [], [], [], set()
         slowest: dict[str, list[float]] = defaultdict(list)
-        with app.app_context():
-            for i in range(args.profile_requests):
-                with query_log() as queries:
-                    started, started_cpu = time.perf_counter(), time.thread_time()
-                    response = call(client, i)
-                    cpu.append((time.thread_time() - started_cpu) * 1000)
-                    samples.append((time.perf_counter() - started) * 1000)
-                statements.append(len(queries))
-                sql_ms.append(sum(q.ms for q in queries))
-                for q in queries:
-                    slowest[one_line(q.statement, 150)].append(q.ms)
-                statuses.add(response.status_code)
-            for i in range(args.profile_requests if args.profile_top else 0):  # apart: cProfile doubles the time
-                profiler.enable()
-                call(client, i)
-                profiler.disable()
+        # One app context (so one database session) per request, as in the server: what a
+        # request remembers in its session (lead statuses, team members) is not carried over.
+        for i in range(args.profile_requests):
+            with app.app_context(), query_log() as queries:
+                started, started_cpu = time.perf_counter(), time.thread_time()
+                response = call(client, i)
+                cpu.append((time.thread_time() - started_cpu) * 1000)
+                samples.append((time.perf_counter() - started) * 1000)
+            statements.append(len(queries))
+            sql_ms.append(sum(q.ms for q in queries))
+            for q in queries:
+                slowest[one_line(q.statement, 150)].append(q.ms)
+            statuses.add(response.status_code)
+        for i in range(args.profile_requests if args.profile_top else 0):  # apart: cProfile doubles the time
+            profiler.enable()
+            call(client, i)
+            profiler.disable()
         print(f"\n=== {name}: wall p50 {percentile(samples, 50):.1f} / p95 {percentile(samples, 95):.1f} ms; "
               f"CPU p50 {percentile(cpu, 50):.1f} / p95 {percentile(cpu, 95):.1f} ms; "
               f"SQL {min(statements)}-{max(statements)} statements, p50 {percentile(sql_ms, 50):.1f} ms; "
@@ -509,7 +537,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--max-requests", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4, help="per worker (gthread); 1: sync workers")
+    # Sync workers: on 2 cores, 4 x 4 gthread threads fought over each worker's GIL (switching
+    # costs CPU, and a request waits behind three others): 16.4 ms of app CPU per request and
+    # p95 480-1050 ms, where 4 sync workers spent 12.9 ms and answered within 360 ms.
+    parser.add_argument("--threads", type=int, default=1, help="per worker (gthread); 1: sync workers")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default=None,
+                        help="default: gthread with --threads > 1, else sync")
+    parser.add_argument("--gc-threshold", default=GC_THRESHOLD,
+                        help='the workers\' gc.set_threshold once the app is loaded ("off": '
+                             "Python's default, no freeze)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database", default="bench_load")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432")

@@ -57,7 +57,12 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, render_as_batch=True, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see this page."
+    from flask_babel import gettext
+
+    from .errors import N_
+
+    login_manager.login_message = N_("Please log in to see this page.")
+    login_manager.localize_callback = gettext  # the notice in the reader's language
     login_manager.login_message_category = "info"
     csrf.init_app(app)
     from . import i18n, security

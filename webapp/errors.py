@@ -51,9 +51,11 @@ class Text(str):
     def from_json(cls, data: dict) -> Text:
         return cls(data["t"], **{k: cls.from_json(v) if isinstance(v, dict) else v for k, v in data["p"].items()})
 
-    def translate(self, gettext) -> str:
-        """This sentence through `gettext` (a catalogue lookup of the template)."""
-        params = {k: v.translate(gettext) if isinstance(v, Text) else v for k, v in self.params.items()}
+    def translate(self, gettext, write=None) -> str:
+        """This sentence through `gettext` (a catalogue lookup of the template); `write`, when
+        given, puts each other param in the reader's words (a date in their format)."""
+        params = {k: v.translate(gettext, write) if isinstance(v, Text) else write(v) if write else v
+                  for k, v in self.params.items()}
         text = gettext(self.template)
         return text.format(**params) if params else text
 

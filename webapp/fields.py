@@ -22,7 +22,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, Text
 
 from . import normalize
-from .errors import Problem
+from .errors import N_, Problem
+from .errors import Text as Sentence
 
 INT_MAX = 2**31 - 1  # PostgreSQL `integer`: a larger value must never reach the database
 TEXT_MAX = 10_000  # Text columns (description, notes...)
@@ -32,6 +33,22 @@ CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 # A web address as people type it: a host with a dot, optionally a scheme and a path.
 _URL_RE = re.compile(r"^(https?://)?[^\s/:?#]+\.[^\s/:?#]+(:\d{1,5})?([/?#]\S*)?$", re.IGNORECASE)
 _EMPTY_IS_NULL = ("text", "textarea", "phone", "url")
+# email_validator's usual reasons, in its English, marked for the catalogue so that a reader
+# sees them in their language; a rarer reason is shown as the library words it.
+EMAIL_REASONS = (
+    N_("An email address must have an @-sign"),
+    N_("There must be something before the @-sign"),
+    N_("There must be something after the @-sign"),
+    N_("The part after the @-sign is not valid. It should have a period"),
+    N_("The part after the @-sign is not valid. It is not within a valid top-level domain"),
+    N_("An email address cannot have two periods in a row"),
+    N_("An email address cannot start with a period"),
+    N_("An email address cannot have a period immediately before the @-sign"),
+)
+EMAIL_REASONS_WITH_CHARS = (
+    N_("The email address contains invalid characters before the @-sign: {chars}"),
+    N_("The part after the @-sign contains invalid characters: {chars}"),
+)
 _NUMBER_RE = re.compile(r"^[+-]?\d+(\.\d+)?$")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -50,6 +67,18 @@ class FieldError(ValueError):
     def __init__(self, code: str, **params):
         self.problem = Problem(code, **params)
         super().__init__(str(self.problem))
+
+
+def _email_reason(message: str) -> str:
+    """email_validator's reason, as a Sentence when the catalogue knows it."""
+    message = message.rstrip(".")
+    if message in EMAIL_REASONS:
+        return Sentence(message)
+    for template in EMAIL_REASONS_WITH_CHARS:
+        head = template.partition("{chars}")[0]
+        if message.startswith(head):
+            return Sentence(template, chars=message[len(head):])
+    return message
 
 
 def _numeric_max(precision: int, scale: int) -> Decimal:
@@ -126,7 +155,7 @@ class FieldSpec:
             try:
                 return validate_email(value, check_deliverability=False).normalized
             except EmailNotValidError as e:
-                raise FieldError("bad_email", reason=str(e).rstrip(".")) from None
+                raise FieldError("bad_email", reason=_email_reason(str(e))) from None
         if kind == "phone":
             _phone(value)
         elif kind == "url":

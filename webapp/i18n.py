@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import numbers as babel_numbers
 from flask import Flask, g, has_request_context, request
@@ -58,10 +59,16 @@ def translate(value):
     """A sentence in the reader's language: a Text (an error, a Problem) from its template and
     params; a plain string through the catalogue (unchanged when it has no entry)."""
     if isinstance(value, Text):
-        return value.translate(gettext)
+        return value.translate(gettext, _param)
     if isinstance(value, str) and value:
         return gettext(value)
     return value
+
+
+def _param(value):
+    """A sentence's param in the reader's words: a date (or a datetime, in their time zone) in
+    their format; anything else as it is."""
+    return fmt_date(value) if isinstance(value, date) else value
 
 
 def current_locale() -> str:
@@ -125,18 +132,23 @@ def fmt_phone(value: str | None) -> str:
     international format)."""
     if not value:
         return ""
-    import phonenumbers
-
     from . import normalize
 
+    return _phone_display(value, normalize.DEFAULT_REGION)
+
+
+@lru_cache(maxsize=4096)
+def _phone_display(value: str, region: str) -> str:
+    # Parsing is ~20 us a number and a list page shows 50: remembered (a pure function).
+    import phonenumbers
+
     try:
-        number = phonenumbers.parse(value, normalize.DEFAULT_REGION)
+        number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return value
     if not phonenumbers.is_possible_number(number):
         return value
-    region = phonenumbers.region_code_for_number(number)
-    style = (phonenumbers.PhoneNumberFormat.NATIONAL if region == normalize.DEFAULT_REGION
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if phonenumbers.region_code_for_number(number) == region
              else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return phonenumbers.format_number(number, style)
 

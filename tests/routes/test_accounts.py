@@ -158,7 +158,7 @@ def test_update_records_what_changed_on_the_timeline(as_user, db, owned):
     event = db.session.scalars(select(TimelineEvent).where(TimelineEvent.kind == "updated")).one()
     assert event.message == "Account updated: industry, tags"
     page = client.get(f"/accounts/{owned.id}").get_data(as_text=True)
-    assert "Account updated: industry, tags" in page
+    assert "Account updated: Industry, Tags" in page  # the page names the fields as the form does
 
 
 def test_update_without_change_records_nothing(as_user, db, owned):

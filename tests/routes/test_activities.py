@@ -188,7 +188,7 @@ def test_add_task_defaults_owner_and_records_event(as_user, db, lead, users):
     ({"task-subject": ""}, "task-subject", "Subject is required."),
     ({"task-subject": "x" * 256}, "task-subject", "Subject is at most 255 characters."),
     ({"task-subject": "x", "task-due_date": "31/12/2030"}, "task-due_date", "Due must be a date (YYYY-MM-DD)."),
-    ({"task-subject": "x", "task-kind": "party"}, "task-kind", "Activity type must be one of: task, call, meeting, email."),
+    ({"task-subject": "x", "task-kind": "party"}, "task-kind", "Activity type must be one of: Task, Call, Meeting, E-mail."),
     ({"task-subject": "x", "task-owner_id": "999"}, "task-owner_id", "Assigned to is not an active user (id 999)."),
 ])
 def test_bad_task_is_422_next_to_the_field(as_user, db, lead, users, data, field, message):

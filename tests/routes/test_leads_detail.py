@@ -217,7 +217,7 @@ BAD_INPUT = [
     ({"owner_id": "9999"}, "owner_id", "Owner is not an active user (id 9999)."),
     ({"owner_id": "abc"}, "owner_id", "Owner must be a whole number."),
     ({"team_id": "9999"}, "team_id", "Team is not a known team (id 9999)."),
-    ({"status": "bogus"}, "status", "Status must be one of: new"),
+    ({"status": "bogus"}, "status", "Status must be one of: New, Contacted"),
     ({"status": "converted"}, "status", "Status a lead becomes converted only through a lead conversion."),
     ({"currency": "EURO"}, "currency", "Currency is at most 3 characters."),
     ({"currency": "EU1"}, "currency", "Currency must be an ISO 4217 code"),
@@ -389,7 +389,7 @@ def test_add_and_remove_address(as_user, db, own_lead):
 
 
 @pytest.mark.parametrize("data,message", [
-    ({"type": "home", "city": "Lyon"}, "Type must be one of: billing, delivery, default."),
+    ({"type": "home", "city": "Lyon"}, "Type must be one of: Billing, Delivery, Default."),
     ({"type": "billing"}, "Street is empty: fill at least one line of the address."),
     ({"type": "billing", "city": "x" * 101}, "City is at most 100 characters."),
 ])

@@ -13,11 +13,12 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from .. import permissions
-from ..errors import N_, Text
+from ..errors import N_, Problem, Text
 from ..extensions import db
 from ..fields import FieldSpec, custom_spec, model_specs
 from ..i18n import _l, parse_locale_decimal, translate
-from ..models import LeadStatus, User
+from ..models import User
+from ..services.leads import lead_statuses
 
 # The HTML input of each kind (the browser's own hints; the server decides).
 _INPUT_TYPES = {"email": "email", "phone": "tel", "url": "text", "date": "date", "number": "text",
@@ -114,8 +115,7 @@ def salutation_choices(current: str | None = None) -> list[SelectChoice]:
 
 def status_choices() -> list[tuple[str, str]]:
     """The statuses a person may pick, labels in the reader's language (request time)."""
-    return [(s.key, translate(s.label)) for s in db.session.scalars(
-        select(LeadStatus).where(LeadStatus.category != "converted").order_by(LeadStatus.position))]
+    return [(s.key, translate(s.label)) for s in lead_statuses(db.session) if s.category != "converted"]
 
 
 def owner_choices(blank: str | None = None) -> list[tuple[str, str]]:
@@ -138,6 +138,19 @@ def owner_choices_for(actor: User, current_id: int | None = None, blank: str | N
     return as_choices(([("", blank)] if blank is not None else []) + choices)
 
 
+def _as_shown(target, reason):
+    """A "must be one of: new, contacted" next to a select names the options as the select
+    shows them ("Nouveau, Contacté"), not by their codes; any other reason as it is."""
+    choices = getattr(target, "choices", None)
+    if getattr(reason, "code", None) != "not_choice" or not choices:
+        return reason
+    labels = {str(c.value): str(c.label) for c in choices if isinstance(c, SelectChoice)}
+    codes = str(reason.params.get("choices", "")).split(", ")
+    if not all(code in labels for code in codes):
+        return reason
+    return Problem(reason.code, reason.template, **{**reason.params, "choices": ", ".join(labels[c] for c in codes)})
+
+
 class EditForm(FlaskForm):
     """Base of the edit forms: `to_data()` gives the service its raw values, `apply_errors()`
     shows the service's refusal."""
@@ -149,7 +162,8 @@ class EditForm(FlaskForm):
             name = "cf_" + key.split(".", 1)[1] if key.startswith("custom.") else key
             target = self[name] if name in self else None
             label = key.replace("_", " ").capitalize() if target is None else target.label.text
-            sentences = [translate(Text(N_("{label} {reason}."), label=label, reason=r)) for r in reasons]
+            sentences = [translate(Text(N_("{label} {reason}."), label=label, reason=_as_shown(target, r)))
+                         for r in reasons]
             if target is None:
                 self.form_errors.extend(sentences)
             else:

@@ -11,12 +11,14 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BuildError
 from werkzeug.utils import secure_filename
+from wtforms.fields.core import UnboundField
 
 from .. import permissions
-from ..errors import Invalid, ReadOnlyRecord
+from ..errors import Invalid, ReadOnlyRecord, Text
 from ..extensions import db
 from ..forms.activities import KIND_LABELS, AttachmentForm, NoteForm, TaskForm
 from ..htmx import redirect, render, trigger
+from ..i18n import _l, translate
 from ..models import Attachment, Lead, Note, Task
 from ..services import activities as service
 from .errors import error_response, on_error
@@ -34,6 +36,45 @@ def record_url(parent_type: str, parent_id: int) -> str | None:
         return url_for(f"{parent_type}s.show", **{f"{parent_type}_id": parent_id})
     except BuildError:
         return None
+
+
+# The changed fields an "updated" event lists (it keeps their column names in data["fields"])
+# are named as the record's form labels them; these few have no input of that name.
+CHANGED_LABELS = {"custom": _l("Custom fields"), "custom fields": _l("Custom fields")}
+
+
+def _form_class(parent_type: str):
+    from ..forms.accounts import AccountForm
+    from ..forms.contacts import ContactForm
+    from ..forms.deals import DealForm
+    from ..forms.leads import LeadForm
+
+    return {"lead": LeadForm, "account": AccountForm, "contact": ContactForm, "deal": DealForm}.get(parent_type)
+
+
+def _changed_label(form_class, key: str) -> str:
+    """What the record's form calls a column ("owner_id" -> "Owner"), in the reader's language."""
+    for name in (key, f"{key}_id"):
+        unbound = getattr(form_class, name, None)
+        if isinstance(unbound, UnboundField):
+            label = unbound.kwargs.get("label") or (unbound.args[0] if unbound.args else None)
+            if label:
+                return str(label)
+    return str(CHANGED_LABELS.get(key) or key.replace("_", " "))
+
+
+@bp.app_template_global()
+def event_text(event) -> str:
+    """A timeline event's sentence in the reader's language; an "updated" event names its
+    changed fields with their labels ("Compte modifié : Secteur d’activité, Site web")."""
+    text = event.text
+    fields = (event.data or {}).get("fields") if isinstance(event.data, dict) else None
+    form_class = _form_class(event.parent_type)
+    if (event.kind in ("updated", "lead_updated") and isinstance(text, Text) and "fields" in text.params
+            and isinstance(fields, list) and form_class is not None):
+        names = ", ".join(dict.fromkeys(_changed_label(form_class, str(f)) for f in fields))
+        text = Text(text.template, **{**text.params, "fields": names})
+    return translate(text)
 
 
 def _parent(parent_type: str, parent_id: int):

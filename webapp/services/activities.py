@@ -37,7 +37,8 @@ def converted_error(lead: Lead) -> ReadOnlyRecord:
 
 def converted_message(lead: Lead) -> str:
     """The sentence shown whenever someone tries to change a converted lead (C1.4), a Text."""
-    when = lead.converted_at.strftime("%d %b %Y") if lead.converted_at else Text("an earlier date")
+    # A datetime: the reader sees it as a date in their format and time zone (i18n.translate).
+    when = lead.converted_at or Text("an earlier date")
     return Text("This lead was converted on {when} — it is read-only.", when=when)
 
 

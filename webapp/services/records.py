@@ -297,8 +297,10 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
 
 def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
                  filters: dict | None = None, sort: str | None = None,
-                 cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
-    """One keyset page of the records the actor may see (never OFFSET); raises BadCursor."""
+                 cursor: str | None = None, limit: int = PAGE_SIZE, related: bool = True) -> Page:
+    """One keyset page of the records the actor may see (never OFFSET), with the records they
+    name (owner, account, contact) loaded unless not `related` (the API answers only their
+    ids: one to three statements fewer). Raises BadCursor."""
     kind = KINDS[kind_name]
     model = kind.model
     sorts = SORTS[kind_name]
@@ -334,7 +336,7 @@ def list_records(session, actor: User, kind_name: str, *, q: str | None = None,
         else:
             stmt = stmt.where(or_(expr > value, and_(expr == value, model.id > last_id)))
     order = (expr.desc(), model.id.desc()) if descending else (expr.asc(), model.id.asc())
-    stmt = stmt.order_by(*order).limit(limit + 1).options(*_eager(kind_name))
+    stmt = stmt.order_by(*order).limit(limit + 1).options(*(_eager(kind_name) if related else ()))
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor(sort, rows[limit - 1].id) if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)

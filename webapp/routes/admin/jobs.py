@@ -35,8 +35,19 @@ def _people(rows) -> dict[int, str]:
     return {u.id: u.display_name for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
+def _error_words(message: str | None) -> str | None:
+    """A job's error for the reader. The queue-down sentence is stored formatted, in English
+    (jobs.QUEUE_DOWN): it is shown in the reader's language around its technical detail; any
+    other error (an exception's own text) as stored."""
+    head = queue.QUEUE_DOWN.partition("{error}")[0]
+    if message and message.startswith(head):
+        return _(queue.QUEUE_DOWN).format(error=message[len(head):])
+    return message
+
+
 def _context(rows: list[Job], **extra) -> dict:
-    return {"people": _people(rows), "kinds": KIND_LABELS, "statuses": STATUS_LABELS, **extra}
+    return {"people": _people(rows), "kinds": KIND_LABELS, "statuses": STATUS_LABELS,
+            "error_words": _error_words, **extra}
 
 
 @bp.get("/jobs")
@@ -63,7 +74,7 @@ def rebuild_keys():
         return redirect(url_for("admin.jobs"))
     job = queue.start_rebuild_keys(current_app._get_current_object(), created_by=current_user.id)
     if job.status == "failed":
-        flash(_("The rebuild could not be started: %(error)s", error=job.error), "error")
+        flash(_("The rebuild could not be started: %(error)s", error=_error_words(job.error)), "error")
     else:
         flash(_("The rebuild of the duplicate keys was started (job #%(id)s).", id=job.id), "success")
     return redirect(url_for("admin.jobs"))

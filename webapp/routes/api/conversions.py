@@ -12,6 +12,7 @@ import jsonschema_rs
 from flask import jsonify, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 
 from ... import permissions
 from ...conversion.executor import apply
@@ -40,6 +41,7 @@ from .core import (
 )
 from .openapi import add_operation, add_schema, body, path_id, query, ref, responses
 
+REVERT_ONLY = (Conversion.options, Conversion.previous_values, Conversion.moved_records, Conversion.lead_before)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_PATTERN = "^[!-~]{1,255}$"  # visible ASCII, e.g. a UUID
 LIST_FILTERS = ("lead_id", "account_id", "contact_id", "deal_id", "created_by")
@@ -247,7 +249,9 @@ def lead_conversions_index():
     """The conversions of leads the caller may see, newest first, filtered, by cursor."""
     reject_unknown_args([*LIST_FILTERS, "limit", "cursor"])
     errors: dict = {}
-    stmt = _visible(select(Conversion))
+    # What only a revert reads (the request, previous values, moved records, the lead as it
+    # was) stays in the database: four JSON documents a row that the list would parse for nothing.
+    stmt = _visible(select(Conversion).options(*(defer(c) for c in REVERT_ONLY)))
     for name in LIST_FILTERS:
         value = query_int(name, errors)
         if value is not None:

@@ -176,7 +176,7 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
             raise Invalid(Text("Some query parameters need attention."), errors)
         try:
             page = leads.list_leads(session, user, filters, cursor=request.args.get("cursor") or None,
-                                    limit=limit)
+                                    limit=limit, owners=False)
         except BadRequest as e:
             raise translate(e) from None
         return page.items, page.next_cursor
@@ -193,7 +193,8 @@ def list_rows(entity: Entity) -> tuple[list, str | None]:
             raise Invalid(Text("Some query parameters need attention."), errors)
         try:
             page = records.list_records(session, user, entity.name, q=q, filters=filters, sort="-created",
-                                        cursor=request.args.get("cursor") or None, limit=limit)
+                                        cursor=request.args.get("cursor") or None, limit=limit,
+                                        related=False)
         except BadRequest as e:
             raise translate(e) from None
         return page.items, page.next_cursor
