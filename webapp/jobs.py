@@ -25,14 +25,14 @@ from flask import Flask
 
 from .errors import N_
 from .extensions import db
-from .services import keys
+from .services import bulk, keys
 
 logger = logging.getLogger(__name__)
 
 NAME = "leadway"
 STALE_SECONDS = 30
 # kind -> runner(session, job_id, chunk_size=None, pause=0.0, should_stop=...)
-RUNNERS = {keys.KIND: keys.run_job}
+RUNNERS = {keys.KIND: keys.run_job, bulk.KIND: bulk.run_job}
 # Job.error when the queue is down: stored formatted, in English (the template is a msgid).
 QUEUE_DOWN = N_("The queue could not be reached: {error}")
 
@@ -57,6 +57,10 @@ def _build(app: Flask):
     url = app.config.get("REDIS_URL")
     if url:
         return RedisHuey(name, url=url, results=False)
+    if app.testing and not app.config.get("HUEY_FILE"):
+        # A test that enqueues without choosing a queue keeps its messages in memory, never in
+        # the instance folder's file (which a `make run` worker would consume).
+        return MemoryHuey(name, results=False)
     path = app.config.get("HUEY_FILE") or str(Path(app.instance_path) / "huey.sqlite3")
     return SqliteHuey(name, filename=path, results=False)
 
@@ -112,6 +116,16 @@ def start_rebuild_keys(app: Flask, created_by: int | None = None, chunk_size: in
     """Create the rebuild job (committed) and enqueue its id; the Job."""
     huey_for(app)
     job = keys.create_job(db.session, created_by=created_by, chunk_size=chunk_size)
+    enqueue(app, job.id)
+    db.session.refresh(job)
+    return job
+
+
+def start_bulk_convert(app: Flask, actor, data: dict):
+    """Create a bulk conversion job from the body of POST /lead-conversions/bulk (committed;
+    raises Invalid with every field error, writing nothing) and enqueue its id; the Job."""
+    huey_for(app)
+    job = bulk.create_job(db.session, actor, data)
     enqueue(app, job.id)
     db.session.refresh(job)
     return job

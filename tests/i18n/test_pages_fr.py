@@ -188,6 +188,7 @@ NOT_HTML = {
     "leads.move": "answers JSON to board.js, its refusals too (the board's sentences are the page's "
                   "translated data- attributes, walked with /leads/board)",
     "favicon": "the SVG icon",
+    "jobs.results_csv": "a CSV file (its headers in the reader's language: tests/routes/test_bulk_ui.py)",
 }
 # Not endpoints of the interface: files, and the API (its French is tests/api's business).
 OUTSIDE = {"static", "vendor"}
@@ -513,6 +514,33 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.get("/admin/jobs")
     w.get(f"/admin/jobs?before={failed.id}")
     w.get("/admin/jobs/999999", status=404)
+
+    # Bulk conversion (issue 9): the panel for ids and for the list's filter, its summary, a
+    # refused start (422), a started job (its page, polled progress, results), the jobs list,
+    # the top bar's notice, cancel, an unknown job.
+    bulk_ids = ",".join(str(x.id) for x in open_leads[2:5])
+    panel = {"selection": "ids", "ids": bulk_ids, "deal_name": "{company}", "attachments_to": "contact",
+             "tags_to": ["contact"], "owner_mode": "each", "task_subject": "Rappeler"}
+    w.post("/leads/bulk-convert", {"selection": "ids", "ids": bulk_ids})
+    w.post("/leads/bulk-convert", {"selection": "filter", "filter": "status=new"})
+    w.post("/leads/bulk-convert/summary", panel)
+    w.post("/leads/bulk-convert/start", {**panel, "create_deal": "y", "deal_name": "{entreprise}"}, 422,
+           contains="field-error")
+    w.post("/leads/bulk-convert/start", panel)
+    bulk_job = db.session.scalar(select(Job).where(Job.kind == "bulk_convert").order_by(Job.id.desc()))
+    from webapp.services import bulk as bulk_service
+
+    w.get(f"/jobs/{bulk_job.id}?part=progress")
+    bulk_service.run_job(db.session, bulk_job.id)
+    db.session.expire_all()
+    w.get(f"/jobs/{bulk_job.id}")
+    w.get(f"/jobs/{bulk_job.id}?part=progress")
+    w.get(f"/jobs/{bulk_job.id}?part=results&outcome=converted")
+    w.get("/jobs/")
+    w.get("/jobs/notice")
+    w.post("/jobs/notice/dismiss", {"next": "/jobs/"})
+    w.post(f"/jobs/{bulk_job.id}/cancel", status=(200, 409))
+    w.get("/jobs/999999", status=404)
 
     # Profile: tokens, preferences and password, each refused (422) then done.
     w.post("/profile/tokens", {"name": ""}, 422, contains="field-error")

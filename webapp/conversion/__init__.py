@@ -122,4 +122,16 @@ matching.py
 
 transfer.py
     What moves with the lead (C6) and where (the placement functions the preview also uses).
+
+bulk.py (C8.2-C8.5)
+    Many leads at once, the same decisions: BulkOptions (the bulk subset of the options, deal name
+    templates {company} {first_name} {last_name} {full_name}); convert_chunk(session, actor,
+    lead_ids, options) -> [Outcome(lead_id, outcome "converted"|"skipped"|"failed", conversion_id,
+    reason, code)] (written, not committed; a failed chunk write is retried lead by lead);
+    plan_chunk (reads only) and summarize (the bulk panel's dry run); validate(session, actor,
+    options) raises InvalidOptions. A chunk is read with one query per look-up kind and each lead
+    planned by the parts above: resolve.resolve(p, matcher) with a matcher answering from the
+    chunk's rows (records created by the chunk's earlier leads included), values.py's functions
+    with reference data shared through Planning.memo; then written with multi-row statements.
+    services/bulk.py is the resumable job around it.
 """

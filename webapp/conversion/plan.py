@@ -78,12 +78,22 @@ class ConversionPlan:
         return {f"{entity}.{name}": [Problem("required")] for entity, names in self.missing.items()
                 for name in names}
 
+    def field_name(self, key: str) -> str:
+        """A field of errors() for a sentence: a custom field by its label (as its administrator
+        typed it), a standard one by its key ("contact.last_name")."""
+        entity, _sep, rest = key.partition(".")
+        if rest.startswith("custom."):
+            definition = (self.defs or {}).get(entity, {}).get(rest[len("custom."):])
+            if definition is not None:
+                return definition.label
+        return key
+
     def check(self) -> None:
         """Raise what forbids applying this plan: DuplicatesHidden (C4.8), MissingRequired (C7.4)."""
         if self.blocked is not None:
             raise self.blocked
         if self.missing:
-            names = ", ".join(self.errors())
+            names = ", ".join(self.field_name(key) for key in self.errors())
             raise MissingRequired(Text("Fill the required fields before converting: {fields}.", fields=names),
                                   self.errors())
 
@@ -126,6 +136,9 @@ class Planning:
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     users: dict = field(default_factory=dict)  # user id -> User, read once per plan
+    # Reference data read once for many plans (conversion/bulk.py shares one dict across a chunk:
+    # the pipeline, the currency rates, merged records' custom values); None: read per plan.
+    memo: dict | None = None
 
     def err(self, key: str, message: str) -> None:
         self.errors.setdefault(key, []).append(message)

@@ -44,11 +44,13 @@ def check_rights(actor, *plans: EntityPlan) -> None:
 def missing(p: Planning, *plans: EntityPlan) -> dict[str, list[str]]:
     """C7.4: the lead's required custom fields, then each created record's required fields."""
     out: dict[str, list[str]] = {}
-    provided = {(e.entity, k) for e in plans if e.action == "created" for k, v in e.values.items()
-                if not is_empty(v)}
+    provided = None  # the created records' filled fields, read only when a lead field needs them
     for key, f in p.defs.get("lead", {}).items():
         if not f.required or not is_empty(p.lead_custom.get(key)):
             continue
+        if provided is None:
+            provided = {(e.entity, k) for e in plans if e.action == "created" for k, v in e.values.items()
+                        if not is_empty(v)}
         # Satisfied when a target's form field receiving it (same key or mapped) is filled.
         targets = {(e, p.mapping.get(e, {}).get(f"custom.{key}")) for e in ("account", "contact", "deal")}
         targets |= {(e, f"custom.{key}") for e in ("account", "contact", "deal")}

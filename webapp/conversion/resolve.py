@@ -60,6 +60,10 @@ def key_hash(key: str) -> int:
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+# Many keys (a bulk chunk's union): one round trip, the locks still taken in sorted order.
+_ADVISORY_LOCKS = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                       "(SELECT k FROM unnest(CAST(:ks AS bigint[])) AS u(k) ORDER BY k) AS s")
+MANY_KEYS = 8
 
 
 def lock_match_keys(session, keys: list[str]) -> None:
@@ -73,7 +77,11 @@ def lock_match_keys(session, keys: list[str]) -> None:
     connection = session.connection()
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        for number in sorted({key_hash(k) for k in keys}):
+        numbers = sorted({key_hash(k) for k in keys})
+        if len(numbers) > MANY_KEYS:
+            connection.execute(_ADVISORY_LOCKS, {"ks": numbers})
+            return
+        for number in numbers:
             connection.execute(_ADVISORY_LOCK, {"k": number})
     elif dialect == "sqlite":
         driver = connection.connection.driver_connection
@@ -82,8 +90,12 @@ def lock_match_keys(session, keys: list[str]) -> None:
 
 
 # --- decisions (C2, C4.3-C4.6) ---------------------------------------------------------------
-def resolve(p: Planning) -> tuple[EntityPlan, EntityPlan, Matches]:
-    """Decide created / merged / linked for account and contact (C2, C4.3-C4.6)."""
+def resolve(p: Planning, matcher: Matcher | None = None) -> tuple[EntityPlan, EntityPlan, Matches]:
+    """Decide created / merged / linked for account and contact (C2, C4.3-C4.6).
+
+    `matcher` answers the look-ups (default: a matching.Matcher querying for this lead); the bulk
+    engine passes one answering from a chunk's prefetched rows (conversion/bulk.py), so both paths
+    take these very decisions."""
     lead, opts = p.source, p.options
     account, contact = EntityPlan("account"), EntityPlan("contact")
     has_company = bool(lead.company_norm) or not is_empty(p.overrides["account"].get("name"))
@@ -95,7 +107,8 @@ def resolve(p: Planning) -> tuple[EntityPlan, EntityPlan, Matches]:
         opts.contact.action != "none" and (has_name or not has_company))
     if opts.account.action == "none" and opts.contact.action != "none":
         want_contact = True
-    matcher = Matcher(p.session, p.actor, lead, p.mapping, p.defs, p.lead_custom)
+    if matcher is None:
+        matcher = Matcher(p.session, p.actor, lead, p.mapping, p.defs, p.lead_custom)
     # C4.8: "create" looks too, only for hidden matches (the person chose not to merge).
     matches = matcher.find(
         contacts=want_contact and opts.contact.action in ("auto", "create"),

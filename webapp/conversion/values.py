@@ -128,12 +128,27 @@ def set_values(p: Planning, plan: EntityPlan, values: dict) -> None:
     elif plan.action == "merged":
         record = plan.record
         wants_custom = any(k.startswith("custom.") for k in values)
-        custom = get_custom(p.session, plan.entity, record.id) if wants_custom else {}
+        custom = record_custom(p, plan.entity, record.id) if wants_custom else {}
         current = {k: (custom.get(k[7:]) if k.startswith("custom.") else getattr(record, k, None))
                    for k in values}
         plan.fills = fill_empty_only(current, values)
         if plan.fills.get("parent_id") == record.id:
             plan.fills.pop("parent_id")
+
+
+def memoized(p: Planning, key, compute):
+    """compute(), or what p.memo holds under `key` (filled on first use): reference data that
+    many plans share (conversion/bulk.py); without a memo, computed each time."""
+    if p.memo is None:
+        return compute()
+    if key not in p.memo:
+        p.memo[key] = compute()
+    return p.memo[key]
+
+
+def record_custom(p: Planning, entity: str, record_id: int) -> dict:
+    """The custom values of an existing record (a bulk chunk prefetches them into p.memo)."""
+    return memoized(p, ("custom", entity, record_id), lambda: get_custom(p.session, entity, record_id))
 
 
 # --- the deal (C5.1-C5.3) and the task (C5.4) ------------------------------------------------
@@ -147,7 +162,7 @@ def plan_deal(p: Planning) -> EntityPlan:
     values = build_values(lead, p.mapping, "deal", p.lead_custom)
     values["owner_id"] = user_id(p, d.owner_id, "deal.owner_id") or p.owner_id
     values["name"] = d.name or lead.company or lead.full_name or None
-    pipeline = pipeline_and_stages(s, d.pipeline_id)
+    pipeline = memoized(p, ("pipeline", d.pipeline_id), lambda: pipeline_and_stages(s, d.pipeline_id))
     if pipeline is None:
         if d.pipeline_id:
             p.err("deal.pipeline_id", Text("no such pipeline"))
@@ -206,7 +221,7 @@ def deal_money(p: Planning, d, values: dict) -> None:
     if d.currency is None and d.amount is None:
         values["currency"] = p.lead.currency or "EUR"
         return
-    rates = {r.code: r for r in p.session.execute(_RATES)}
+    rates = memoized(p, "rates", lambda: {r.code: r for r in p.session.execute(_RATES)})
     if d.currency:
         if rates and d.currency not in rates:
             p.err("deal.currency", Text("{currency} is not a configured currency", currency=d.currency))

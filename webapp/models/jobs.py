@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 from .base import utcnow
 
-JOB_STATUSES = ("queued", "running", "done", "failed")
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 
 
 class Job(db.Model):
@@ -39,4 +39,10 @@ class JobResult(db.Model):
     outcome: Mapped[str] = mapped_column(String(10))
     conversion_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(500))
-    __table_args__ = (Index("uq_job_results_lead", "job_id", "lead_id", unique=True),)
+    # The reason's template and params (shown in the reader's language) and its code.
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (
+        Index("uq_job_results_lead", "job_id", "lead_id", unique=True),
+        # A bulk job's next pending leads, and a results page filtered by outcome.
+        Index("ix_job_results_outcome", "job_id", "outcome", "lead_id"),
+    )

@@ -9,8 +9,9 @@ from .contacts import bp as contacts_bp
 from .conversions import bp as conversions_bp
 from .dashboard import bp as dashboard_bp
 from .deals import bp as deals_bp
+from .jobs import bp as jobs_bp
 from .leads import bp as leads_bp
 from .profile import bp as profile_bp
 
 BLUEPRINTS = [auth_bp, dashboard_bp, leads_bp, accounts_bp, contacts_bp, deals_bp, activities_bp,
-              conversions_bp, api_bp, profile_bp, admin_bp]
+              conversions_bp, api_bp, profile_bp, admin_bp, jobs_bp]

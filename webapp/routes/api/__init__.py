@@ -8,6 +8,8 @@ Modules:
   records.py  /leads /accounts /contacts /deals /tasks /notes: the services validate (webapp.entities),
               webapp.schemas documents.
   automation_rules.py  /automation-rules (administrators): services.automation validates (C8.6).
+  jobs.py     /lead-conversions/bulk (a bulk_convert job, services.bulk) and /jobs/{id} (progress,
+              results as JSON or CSV, cancel): a job is its creator's and the administrators'.
 
 Adding an endpoint (e.g. conversions.py):
   1. Write the view on `bp` (from . import bp); read the caller with core.current_user(),
@@ -36,4 +38,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # nothing for a cross-site form to ride on.
 csrf.exempt(bp)
 
-from . import automation_rules, conversions, core, openapi, records  # noqa: E402,F401  (views and handlers register on bp)
+from . import automation_rules, conversions, core, jobs, openapi, records  # noqa: E402,F401  (views and handlers register on bp)

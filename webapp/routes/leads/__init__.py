@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
 
-from . import board, detail, listing  # noqa: E402,F401  (views register on bp)
+from . import board, bulk, detail, listing  # noqa: E402,F401  (views register on bp)

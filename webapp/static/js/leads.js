@@ -30,7 +30,7 @@
     const all = rows();
     const at = all.indexOf(row);
     const moves = { ArrowDown: 1, j: 1, ArrowUp: -1, k: -1 };
-    if (event.key in moves) {
+    if (event.key in moves && !event.shiftKey) {  // Shift+arrow extends the selection (selection.js)
       event.preventDefault();
       const next = all[at + moves[event.key]];
       if (next) focusRow(next);
@@ -54,7 +54,7 @@
   // A click anywhere on a row opens it, like its name link (text selection is left alone).
   document.addEventListener("click", (event) => {
     const row = event.target.closest && event.target.closest("#lead-rows tr[data-href]");
-    if (!row || event.target.closest("a, button") || String(window.getSelection())) return;
+    if (!row || event.target.closest("a, button, td.cell-select") || String(window.getSelection())) return;
     window.location.assign(row.dataset.href);
   });
 
