@@ -96,19 +96,18 @@ from ..models import (
 from ..normalize import norm_company, norm_email, norm_name, norm_phone, region_for
 from ..services.custom_values import custom_norm, customs_for, set_custom
 from .errors import AlreadyConverted, InvalidOptions, RecordNotFound
-from .executor import _CONVERTED_STATUS, _MARK_CONVERTED
+from .executor import CONVERTED_STATUS, MARK_CONVERTED
 from .mapping import custom_definitions, effective_mapping, is_empty, load_mapping
 from .matching import LIMIT, Match, Matcher, unique_keys
 from .options import ConversionOptions
 from .plan import Candidate, ConversionPlan, EntityPlan, Planning, label_of
-from .planner import warn_lead_source
-from .requirements import check_may_convert, check_rights, missing
-from .resolve import hidden_duplicates, lock_match_keys, match_keys, resolve
+from .planner import decide, warn_lead_source
+from .requirements import check_may_convert, missing
+from .resolve import hidden_duplicates, lock_match_keys, match_keys
 from .serialize import jsonable
 from .transfer import FALLBACKS, address_place, destinations, first_of, note_places, tag_places
 from .values import (
     fill_account,
-    fill_contact,
     plan_deal,
     plan_task,
     record_custom,
@@ -628,14 +627,7 @@ class Chunk:
         p.errors = {k: list(v) for k, v in self.option_errors.items()}
         try:
             check_may_convert(self.session, self.actor, lead)
-            account, contact, matches = resolve(p, ChunkMatcher(self.lookups, p))
-            fill_account(p, account)
-            fill_contact(p, contact, account)
-            deal = plan_deal(p)
-            task = plan_task(p)
-            if p.errors:
-                raise InvalidOptions(errors=p.errors)
-            check_rights(self.actor, account, contact, deal, task)
+            account, contact, matches, deal, task = decide(p, ChunkMatcher(self.lookups, p))
             result = ConversionPlan(
                 lead=lead, options=options, account=account, contact=contact, deal=deal, task=task,
                 candidates={e: [Candidate(m.id, label_of(m.record), m.reason) for m in matches.candidates(e)]
@@ -1340,18 +1332,18 @@ class Writer:
                                                            "conversions": [r["conversion"] for r in rows],
                                                            "now": self.now}).rowcount
         else:
-            changed = Batch(self.connection, ("mark_converted",), lambda: (_MARK_CONVERTED, None)).run(rows)
+            changed = Batch(self.connection, ("mark_converted",), lambda: (MARK_CONVERTED, None)).run(rows)
         if changed != len(self.works):
             raise AlreadyConverted(Text("Some leads of the chunk were converted meanwhile."))
 
 
-# PostgreSQL: executor's _MARK_CONVERTED for a whole chunk in one statement (the same SET, the
+# PostgreSQL: executor's MARK_CONVERTED for a whole chunk in one statement (the same SET, the
 # same condition), the lead / conversion pairs as two arrays.
 _PAIRS = func.unnest(bindparam("leads", type_=ARRAY(Integer)), bindparam("conversions", type_=ARRAY(Integer))
                      ).table_valued("lead", "conversion").render_derived(name="v")
 _L = Lead.__table__
 _MARK_MANY = (update(_L).where(_L.c.id == _PAIRS.c.lead, _L.c.converted.is_(False))
-              .values(converted=True, status=func.coalesce(_CONVERTED_STATUS, _L.c.status),
+              .values(converted=True, status=func.coalesce(CONVERTED_STATUS, _L.c.status),
                       converted_at=bindparam("now"), conversion_id=_PAIRS.c.conversion, updated_at=bindparam("now")))
 
 

@@ -274,7 +274,7 @@ class _Events:
 def mark_converted(run: Run) -> None:
     """C1.4, last: the conditional UPDATE that only the first of two concurrent conversions wins."""
     s, lead = run.session, run.plan.lead
-    result = s.execute(_MARK_CONVERTED, {"lead": lead.id, "conversion": run.conversion.id, "now": utcnow()})
+    result = s.execute(MARK_CONVERTED, {"lead": lead.id, "conversion": run.conversion.id, "now": utcnow()})
     if result.rowcount != 1:
         winner = s.execute(select(Lead.conversion_id).where(Lead.id == lead.id)).scalar()
         raise AlreadyConverted(conversion_id=winner)
@@ -288,11 +288,11 @@ _BY_KEY = select(Conversion).where(Conversion.created_by == bindparam("actor"),
 # A plain (Core) UPDATE, built once; the loaded lead is expired rather than synchronised. The status
 # is the first of the "converted" category (the lead keeps its own when there is none).
 _LEADS = Lead.__table__
-_CONVERTED_STATUS = (select(LeadStatus.key).where(LeadStatus.category == "converted")
+CONVERTED_STATUS = (select(LeadStatus.key).where(LeadStatus.category == "converted")
                      .order_by(LeadStatus.position).limit(1).scalar_subquery())
-_MARK_CONVERTED = (
+MARK_CONVERTED = (
     update(_LEADS).where(_LEADS.c.id == bindparam("lead"), _LEADS.c.converted.is_(False))
-    .values(converted=True, status=func.coalesce(_CONVERTED_STATUS, _LEADS.c.status),
+    .values(converted=True, status=func.coalesce(CONVERTED_STATUS, _LEADS.c.status),
             converted_at=bindparam("now"), conversion_id=bindparam("conversion"), updated_at=bindparam("now"))
 )
 

@@ -73,14 +73,7 @@ def plan(session, actor, lead_id: int, options: ConversionOptions | None = None,
     if lock:
         lock_match_keys(session, match_keys(p))
 
-    account, contact, matches = resolve(p)
-    fill_account(p, account)
-    fill_contact(p, contact, account)
-    deal = plan_deal(p)
-    task = plan_task(p)
-    if p.errors:
-        raise InvalidOptions(errors=p.errors)
-    check_rights(actor, account, contact, deal, task)
+    account, contact, matches, deal, task = decide(p)
 
     result = ConversionPlan(
         lead=lead, options=options, account=account, contact=contact, deal=deal, task=task,
@@ -99,6 +92,20 @@ def plan(session, actor, lead_id: int, options: ConversionOptions | None = None,
         p.warnings.append(Text("No account is created or found: the tags go to the contact (C6.5)."))
     result.warnings = p.warnings
     return result
+
+
+def decide(p: Planning, matcher=None):
+    """The decisions of one conversion, shared with a bulk chunk's (bulk.py, with its chunk
+    matcher): duplicates (C4), values (C3, C5), then the options' errors and the rights (C7)."""
+    account, contact, matches = resolve(p, matcher)
+    fill_account(p, account)
+    fill_contact(p, contact, account)
+    deal = plan_deal(p)
+    task = plan_task(p)
+    if p.errors:
+        raise InvalidOptions(errors=p.errors)
+    check_rights(p.actor, account, contact, deal, task)
+    return account, contact, matches, deal, task
 
 
 def load_lead(p: Planning, lead_id) -> Lead:
