@@ -494,6 +494,12 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     app.config["HUEY_FILE"] = str(tmp_path / "huey.sqlite3")
     app.extensions.pop("huey", None)
     w.get("/admin/")
+    from webapp.services import audit
+
+    audit.record(db.session, admin, "lead_status", "nouveau", "updated", {"label": "Neuf"}, {"label": "Nouveau"})
+    db.session.commit()
+    w.get("/admin/audit")
+    w.get("/admin/audit?area=lead_status")
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))

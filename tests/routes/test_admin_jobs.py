@@ -47,8 +47,8 @@ def test_anonymous_visitors_are_sent_to_the_login(as_user, db):
 
 
 def test_only_administrators_see_the_admin_link(as_user):
-    assert 'href="/admin/jobs"' in as_user("admin").get("/leads/").get_data(as_text=True)
-    assert 'href="/admin/jobs"' not in as_user("manager").get("/leads/").get_data(as_text=True)
+    assert 'href="/admin/"' in as_user("admin").get("/leads/").get_data(as_text=True)
+    assert 'href="/admin/"' not in as_user("manager").get("/leads/").get_data(as_text=True)
 
 
 def test_an_administrator_starts_a_rebuild_and_it_is_queued(as_user, db, users, queue):

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from .accounts import Account
 from .activities import ACTIVITY_KINDS, TASK_STATUSES, Attachment, Note, Task
+from .audit import AUDIT_ACTIONS, AuditEntry
 from .automation import AutomationRule
 from .base import PARENT_TYPES, utcnow
 from .catalog import Campaign, CampaignMember, CurrencyRate, LineItem, Product, Tag, Tagging
@@ -32,9 +33,9 @@ def _refresh_normalised_keys(session, flush_context, instances):
 
 
 __all__ = [
-    "ACTIVITY_KINDS", "ADDRESS_TYPES", "DEFAULT_STAGES", "DEFAULT_STATUSES", "ENTITIES",
+    "ACTIVITY_KINDS", "ADDRESS_TYPES", "AUDIT_ACTIONS", "DEFAULT_STAGES", "DEFAULT_STATUSES", "ENTITIES",
     "FIELD_TYPES", "PARENT_TYPES", "RECORD_MODELS", "STATUS_CATEGORIES", "TASK_STATUSES",
-    "Account", "Address", "ApiToken", "Attachment", "AutomationRule", "Campaign",
+    "Account", "Address", "ApiToken", "Attachment", "AuditEntry", "AutomationRule", "Campaign",
     "CampaignMember", "Contact", "Conversion", "CurrencyRate", "CustomField", "CustomFieldValue",
     "Deal", "Job", "JobResult", "Lead", "LeadStatus", "LineItem", "Note", "Pipeline", "Product",
     "Role", "Setting", "Stage", "Tag", "Tagging", "Task", "Team", "TimelineEvent", "User",
