@@ -111,8 +111,10 @@ def test_phone_region_comes_from_configuration():
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x", "PHONE_REGION": "GB"})
         assert normalize.norm_phone("020 7946 0958") == "+442079460958"
         model_specs(Contact)["phone"].parse("020 7946 0958")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="PHONE_REGION 'XX' is not a region"):
             normalize.set_default_region("XX")
+        with pytest.raises(ValueError, match="PHONE_REGION '' is not a region"):
+            normalize.set_default_region("")  # an empty setting is named as such
     finally:
         normalize.set_default_region("FR")
     assert normalize.norm_phone("01 23 45 67 89") == "+33123456789"

@@ -108,10 +108,11 @@ class Matcher:
         model = Account if entity == "account" else Contact
         out: list[Match] = []
         for target, key in unique_keys(entity, self.mapping, self.defs, self.lead, self.lead_custom):
+            # A field belongs to one entity (uq_cfv_field_record: one value per field and record),
+            # so its field_id alone says the values hang on `entity`'s records.
             rows = self.session.scalars(
                 select(model).join(CustomFieldValue, CustomFieldValue.parent_id == model.id)
-                .where(CustomFieldValue.field_id == target.id, CustomFieldValue.value_norm == key,
-                       CustomFieldValue.parent_type == entity)
+                .where(CustomFieldValue.field_id == target.id, CustomFieldValue.value_norm == key)
                 .order_by(model.id).limit(LIMIT)
             ).all()
             out += self._wrap(rows, f"unique:{target.key}")
