@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Job, User
 from webapp.reference import ensure_reference_data
+from webapp.services import bulk
 
 PASSWORD = "e2e password 123"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
@@ -86,6 +89,36 @@ def login(page, live_server):
 
     return sign_in
 
+
+@pytest.fixture
+def worker(live_app, tmp_path):
+    """A worker thread running queued bulk jobs (5 leads a chunk, 0.2 s apart), the queue's own
+    messages going to a throw-away SqliteHuey file (test_bulk.py, test_board_bulk.py)."""
+    saved = {k: live_app.config.get(k) for k in ("HUEY_FILE",)}
+    live_app.config["HUEY_FILE"] = str(tmp_path / "huey.sqlite3")
+    live_app.extensions.pop("huey", None)
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            with live_app.app_context():
+                ids = list(db.session.scalars(select(Job.id).where(Job.kind == bulk.KIND, Job.status == "queued")))
+                for job_id in ids:
+                    bulk.run_job(db.session, job_id, chunk_size=5, pause=0.2)
+                db.session.remove()
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(10)
+    with live_app.app_context():  # the shared sales user back in English (a test may switch it)
+        db.session.query(User).filter(User.email == "sales@example.com").update({"language": None})
+        db.session.commit()
+        db.session.remove()
+    live_app.config.update(saved)
+    live_app.extensions.pop("huey", None)
 
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under test-results/screenshots (not committed)."""

@@ -1,55 +1,24 @@
 """e2e (issue 9, C8.3-C8.5): select leads by keyboard (with a Shift range) and convert them with a
-deal; "select all matching" over several pages; watch the progress bar finish; download the CSV.
+deal; "select all matching" over several pages; watch the progress bar finish; download the CSV;
+the results filling in while a job runs, under the reader's filter.
 
-Jobs run on a worker thread of this module (bulk.run_job in small chunks with a pause, so the
-progress bar is seen moving), the queue's own messages going to a throw-away SqliteHuey file."""
+Jobs run on the `worker` fixture's thread (e2e/conftest.py: bulk.run_job in small chunks with a
+pause, so the progress bar is seen moving), the queue's own messages going to a throw-away
+SqliteHuey file."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-import threading
-import time
+from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from e2e.conftest import screenshot
-from webapp.extensions import db
-from webapp.models import Deal, Job, Lead, User
-from webapp.services import bulk
-
-
-@pytest.fixture
-def worker(live_app, tmp_path):
-    """A worker thread running queued bulk jobs (5 leads a chunk, 0.2 s apart)."""
-    saved = {k: live_app.config.get(k) for k in ("HUEY_FILE",)}
-    live_app.config["HUEY_FILE"] = str(tmp_path / "huey.sqlite3")
-    live_app.extensions.pop("huey", None)
-    stop = threading.Event()
-
-    def run():
-        while not stop.is_set():
-            with live_app.app_context():
-                ids = list(db.session.scalars(select(Job.id).where(Job.kind == bulk.KIND, Job.status == "queued")))
-                for job_id in ids:
-                    bulk.run_job(db.session, job_id, chunk_size=5, pause=0.2)
-                db.session.remove()
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
-    with live_app.app_context():  # the shared sales user back in English, whatever happened
-        db.session.query(User).filter(User.email == "sales@example.com").update({"language": None})
-        db.session.commit()
-        db.session.remove()
-    live_app.config.update(saved)
-    live_app.extensions.pop("huey", None)
+from webapp.models import Deal, Job, Lead, User, utcnow
+from webapp.services import bulk, keys
 
 
 def _leads(app_db, tag: str, n: int) -> list[int]:
@@ -172,3 +141,75 @@ def test_select_all_matching_over_pages_watch_the_progress_and_download_the_csv(
     page.locator("#create_deal").check()
     expect(page.locator("#bulk-summary [data-count=total]")).to_have_text("3")
     screenshot(page, "bulk-panel-fr")  # (the worker fixture puts the user back in English)
+
+
+SHOTS = Path("/tmp/shots")
+
+
+def _held(app_db, job_id: int, chunks: int = 1, size: int = 2) -> None:
+    """`chunks` more chunks of the job converted, then the job left running (as a worker holds it)."""
+    app_db.session.expire_all()
+    job = app_db.session.get(Job, job_id)
+    if job.status == "running":
+        keys.release(app_db.session, job)
+    asked = iter([False] * chunks + [True])
+    assert bulk.run_job(app_db.session, job_id, chunk_size=size, should_stop=lambda: next(asked)) == "queued"
+    assert keys._claim(app_db.session, job_id, utcnow()) is not None
+
+
+def _finish(app_db, job_id: int) -> None:
+    app_db.session.expire_all()
+    keys.release(app_db.session, app_db.session.get(Job, job_id))
+    assert bulk.run_job(app_db.session, job_id) == "done"
+
+
+def test_the_results_fill_in_while_the_job_runs_keeping_the_filter(page, live_server, login, app_db):
+    """No worker here: the test converts the job's chunks itself, so each step is seen for sure."""
+    sales = app_db.session.scalar(select(User).where(User.email == "sales@example.com"))
+    ids = _leads(app_db, "Livejob", 6)
+    job = bulk.create_job(app_db.session, sales, {"lead_ids": ids})
+    _held(app_db, job.id)  # 2 of 6 converted, running
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    login()
+    try:
+        page.goto(f"{live_server}/jobs/{job.id}")
+        progress, results = page.locator("#job-progress"), page.locator("#job-results")
+        expect(progress).to_have_attribute("data-status", "running")
+        expect(results.locator("tr[data-outcome=converted]")).to_have_count(2)
+        expect(results.locator("tr[data-outcome=pending]")).to_have_count(4)
+        _held(app_db, job.id)  # 4 of 6: the table follows, no reload
+        expect(results.locator("tr[data-outcome=converted]")).to_have_count(4)
+        expect(progress.locator("[data-count=converted]")).to_have_text("4")
+        page.screenshot(path=str(SHOTS / "jobs_running_en.png"), full_page=True)
+
+        # The reader's filter stays while the rows come in.
+        results.get_by_role("navigation", name="Filter by outcome").get_by_role("link", name="Converted").click()
+        page.wait_for_url(re.compile(r"outcome=converted"))
+        expect(results.locator("tr")).to_have_count(5)  # the header and 4 converted
+        _finish(app_db, job.id)
+        expect(progress).to_have_attribute("data-status", "done")
+        expect(results.locator("tr[data-outcome=converted]")).to_have_count(6)
+        expect(results.locator("tr[data-outcome=pending]")).to_have_count(0)
+        expect(results.locator('a[aria-current="true"]')).to_have_text("Converted")
+        expect(page.get_by_role("button", name="Cancel the job")).to_have_count(0)  # gone with the job
+        expect(progress).not_to_have_attribute("hx-trigger", re.compile("."))  # polling stopped
+        expect(page.locator("#job-notice [data-running]")).to_have_attribute("data-running", "0")  # the top bar too
+        page.screenshot(path=str(SHOTS / "jobs_done_en.png"), full_page=True)
+
+        # In French: a second job, running then done.
+        ids = _leads(app_db, "Livefr", 6)
+        other = bulk.create_job(app_db.session, sales, {"lead_ids": ids})
+        _held(app_db, other.id, chunks=2)
+        page.goto(f"{live_server}/jobs/{other.id}")
+        _language(page, live_server, "fr")
+        expect(page.locator("html")).to_have_attribute("lang", "fr")
+        expect(progress).to_have_attribute("data-status", "running")
+        expect(results.locator("tr[data-outcome=converted]")).to_have_count(4)
+        page.screenshot(path=str(SHOTS / "jobs_running_fr.png"), full_page=True)
+        _finish(app_db, other.id)
+        expect(progress).to_have_attribute("data-status", "done")
+        expect(results.locator("tr[data-outcome=converted]")).to_have_count(6)
+        page.screenshot(path=str(SHOTS / "jobs_done_fr.png"), full_page=True)
+    finally:
+        app_db.session.query(User).filter(User.email == "sales@example.com").update({"language": None})
+        app_db.session.commit()

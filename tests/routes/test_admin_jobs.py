@@ -1,16 +1,18 @@
-"""The admin jobs page: administrators only, starting a key rebuild, the polled progress row."""
+"""The admin jobs page: administrators only, starting a key rebuild, the polled progress row, every
+kind and status of job with its label (English and French)."""
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, login
 from tests.unit.test_jobs import add_stale_leads, wrong_keys
 from webapp import jobs
-from webapp.models import Job
+from webapp.models import Job, Lead
 from webapp.services import keys
 
 HX = {"HX-Request": "true"}
@@ -148,3 +150,84 @@ def test_starting_a_rebuild_needs_the_csrf_token(as_user, db, queue):
     token = csrf_token_from(client.get("/admin/jobs").get_data(as_text=True))
     assert client.post("/admin/jobs/rebuild-keys", data={"csrf_token": token}).status_code == 303
     assert job_count(db) == 1
+
+
+# --- every kind and status, labelled (a bulk conversion in each status, in English and French) ---
+
+def _bulk_job(db, users, status: str) -> Job:
+    """A bulk conversion job of the sales user, in `status` (set as a worker or Cancel would)."""
+    from webapp.services import bulk
+
+    lead = Lead(first_name="Bulk", last_name="Label", email="bulk.label@example.com", owner_id=users["sales"].id)
+    db.session.add(lead)
+    db.session.commit()
+    job = bulk.create_job(db.session, users["sales"], {"lead_ids": [lead.id]})
+    db.session.execute(update(Job).where(Job.id == job.id).values(status=status))
+    db.session.commit()
+    db.session.expire_all()
+    return db.session.get(Job, job.id)
+
+
+def _row(html: str, job_id: int) -> str:
+    return re.search(rf'<tr id="job-{job_id}".*?</tr>', html, re.S).group(0)
+
+
+def _labels(row: str) -> tuple[str, str]:
+    """The kind and the status a row shows (their visible text)."""
+    kind = re.search(r"<span data-job-kind>([^<]*)</span>", row).group(1)
+    status = re.search(r'<span class="badge badge-job-\w+" data-job-status>([^<]*)</span>', row).group(1)
+    return html_lib.unescape(kind), html_lib.unescape(status)
+
+
+def _visible(fragment: str) -> str:
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def test_every_job_kind_and_status_has_a_label():
+    from webapp.models.jobs import JOB_STATUSES
+    from webapp.routes.admin import jobs as admin_jobs
+
+    assert set(admin_jobs.STATUS_LABELS) == set(JOB_STATUSES)
+    assert set(admin_jobs.KIND_LABELS) == set(jobs.RUNNERS)
+
+
+ENGLISH = {"queued": "Queued", "running": "Running", "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}
+
+
+@pytest.mark.parametrize("status", list(ENGLISH))
+def test_a_bulk_conversion_is_listed_with_its_labels(as_user, db, users, status):
+    job = _bulk_job(db, users, status)
+    client = as_user("admin")
+    row = _row(client.get("/admin/jobs").get_data(as_text=True), job.id)
+    assert _labels(row) == ("Bulk conversion", ENGLISH[status])
+    assert f'href="/jobs/{job.id}"' in row  # its own page: the results, Cancel
+    assert "0 of 1 lead (0 %)" in row
+    assert re.findall(r'<dt>(\w+)</dt> <dd data-count="(\w+)">0</dd>', row) == [
+        ("Converted", "converted"), ("Skipped", "skipped"), ("Failed", "failed")]
+    assert ("hx-trigger" in row) == (status in ("queued", "running"))  # polls only while it runs
+    # The polled row itself, and the job's admin page, say the same.
+    fragment = client.get(f"/admin/jobs/{job.id}", headers=HX).get_data(as_text=True)
+    assert _labels(fragment) == ("Bulk conversion", ENGLISH[status])
+    page = client.get(f"/admin/jobs/{job.id}").get_data(as_text=True)
+    assert f"Job #{job.id} · Bulk conversion" in page
+
+
+@pytest.mark.parametrize("status", list(ENGLISH))
+def test_a_bulk_conversion_is_listed_in_french_never_with_its_raw_keys(client, db, users, status):
+    from flask_babel import force_locale
+
+    from webapp.routes.admin import jobs as admin_jobs
+
+    job = _bulk_job(db, users, status)
+    users["admin"].language = "fr"
+    db.session.commit()
+    login(client, users["admin"])
+    html = client.get("/admin/jobs").get_data(as_text=True)
+    assert 'lang="fr"' in html
+    row = _row(html, job.id)
+    kind, word = _labels(row)
+    assert kind != "bulk_convert" and word != status  # never the raw keys
+    assert "bulk_convert" not in _visible(row)
+    with force_locale("fr"):  # the catalogue's words (the English ones until a msgid is merged)
+        assert (kind, word) == (str(admin_jobs.KIND_LABELS["bulk_convert"]), str(admin_jobs.STATUS_LABELS[status]))
+    assert kind == "Conversion en masse" and word != ENGLISH[status]  # already in the catalogue

@@ -258,6 +258,102 @@ def test_move_get_is_not_allowed(as_user, users, make_lead):
     assert as_user("sales").get(f"/leads/{lead.id}/status").status_code == 405
 
 
+# --- C8.6: a rule of the status a card is moved to may convert the lead ----------------------
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def rule(db, users):
+    """A rule converting every lead that enters "qualified" that comes from the web."""
+    from webapp.services.automation import create_rule
+
+    r = create_rule(db.session, users["admin"], {
+        "name": "Qualified web leads", "on_status": "qualified",
+        "conditions": [{"field": "lead_source", "op": "equals", "value": "web"}]})
+    db.session.commit()
+    return r
+
+
+def test_change_status_returns_what_the_rule_did(db, users, make_lead, rule):
+    lead = make_lead(owner_id=users["sales"].id, lead_source="Web")
+    change = change_status(db.session, users["sales"], lead, "qualified")
+    db.session.commit()
+    assert change.conversion is not None and change.conversion.lead_id == lead.id
+    assert [e.kind for e in change.rule_events] == ["rule_converted"]
+    assert change.rule_events[0].data["rule_id"] == rule.id
+    other = make_lead(owner_id=users["sales"].id, lead_source="Trade show")  # the condition fails
+    change = change_status(db.session, users["sales"], other, "qualified")
+    assert change.conversion is None and change.rule_events == ()
+
+
+def test_move_converted_by_a_rule_says_so_and_leaves_the_board(db, as_user, users, make_lead, rule):
+    lead = make_lead(owner_id=users["sales"].id, lead_source="Web")
+    make_lead(first_name="Ann", owner_id=users["sales"].id)
+    response = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": "qualified"}, headers=JSON)
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["converted"] is True and data["changed"] is True and data["rule_refused"] is False
+    assert data["message"] == "Charles Stone moved to Qualified and converted by the rule “Qualified web leads”."
+    assert data["counts"] == {"new": 1}  # a converted lead is on no column (C1.4)
+    db.session.expire_all()
+    converted = db.session.get(Lead, lead.id)
+    assert converted.converted and data["conversion_id"] == converted.conversion_id
+    assert '"converted": true' in response.headers["HX-Trigger"]
+    html = as_user("sales").get("/leads/board").get_data(as_text=True)
+    assert cards(html) == [db.session.scalar(select(Lead.id).where(Lead.first_name == "Ann"))]
+
+
+def test_move_the_rule_does_not_match_is_a_plain_move(db, as_user, users, make_lead, rule):
+    lead = make_lead(owner_id=users["sales"].id, lead_source="Trade show")
+    data = as_user("sales").post(f"/leads/{lead.id}/status", data={"status": "qualified"}, headers=JSON).get_json()
+    assert (data["converted"], data["rule_refused"]) == (False, False)
+    assert data["message"] == "Charles Stone moved to Qualified." and data["counts"] == {"qualified": 1}
+    assert "conversion_id" not in data
+
+
+def test_move_a_rule_could_not_convert_says_why(client, db, make_user, make_lead, rule):
+    """A rep without "Convert leads": the move stands, the reply gives the timeline's reason."""
+    from tests.conftest import login
+    from webapp.models import Role
+
+    db.session.add(Role(key="junior", label="Junior", scope="own", permissions=["lead.edit", "lead.create"]))
+    db.session.commit()
+    junior = make_user("junior")
+    lead = make_lead(owner_id=junior.id, lead_source="Web")
+    login(client, junior)
+    data = client.post(f"/leads/{lead.id}/status", data={"status": "qualified"}, headers=JSON).get_json()
+    assert (data["converted"], data["rule_refused"], data["status"]) == (False, True, "qualified")
+    assert data["message"].startswith(
+        "Charles Stone moved to Qualified. Rule “Qualified web leads” could not convert this lead: ")
+    assert "Convert leads" in data["message"] and data["counts"] == {"qualified": 1}
+    db.session.expire_all()
+    assert not db.session.get(Lead, lead.id).converted
+
+
+# --- C8.2: the board's selection (board.js) ---------------------------------------------------
+
+@pytest.mark.parametrize(("role", "can_convert"), [("sales", True), ("viewer", False)])
+def test_board_cards_have_a_labelled_checkbox_and_the_selection_bar(as_user, users, make_lead, role, can_convert):
+    lead = make_lead(owner_id=users["sales"].id)
+    html = as_user(role).get("/leads/board").get_data(as_text=True)
+    assert f'data-id="{lead.id}"' in html
+    assert f'class="board-select" value="{lead.id}" tabindex="-1"\n        aria-label="Select Charles Stone"' in html
+    bar = html.split('id="board-selection"', 1)[1].split("</div>", 1)[0]
+    assert "hidden" in bar and "Clear selection" in bar and "%(num)s" not in bar
+    assert 'data-selected-other="{n} leads selected"' in bar
+    assert ('data-url="/leads/bulk-convert"' in bar) == can_convert and ("Convert…" in bar) == can_convert
+
+
+def test_load_more_cards_have_their_checkbox_too(db, as_user, users):
+    db.session.add_all([Lead(first_name=f"P{i:02d}", owner_id=users["sales"].id) for i in range(25)])
+    db.session.commit()
+    client = as_user("sales")
+    html = client.get("/leads/board").get_data(as_text=True)
+    more = re.search(r'hx-get="([^"]+)" hx-trigger="intersect once"', html).group(1).replace("&amp;", "&")
+    page = client.get(more).get_data(as_text=True)
+    assert page.count('class="board-select"') == len(cards(page)) == 5
+
 # --- Exact counts from lead_counts (issue 3, speed): kept by triggers on every write path ----
 
 def _direct_counts(session, actor, filters=None):

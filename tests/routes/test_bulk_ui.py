@@ -2,7 +2,8 @@
 panel for ids and for a filter, its dry-run summary (the engine's numbers), 422 with the
 messages next to the fields and nothing written, starting a job (HX-Redirect to its page), the
 job pages (visibility, the polled progress that stops when done, the CSV in the reader's
-language, cancel) and the top bar's notice of ended jobs."""
+language, cancel), the results the poll refreshes while the job runs, the jobs list's pages and the
+top bar's notice of ended jobs."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ import csv
 import io
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.conftest import assert_unchanged, db_rows, login
 from webapp.conversion.bulk import BulkOptions, summarize
 from webapp.models import Conversion, Deal, Job, Lead, utcnow
 from webapp.routes import jobs as jobs_routes
 from webapp.services import bulk as bulk_service
+from webapp.services import keys
 
 HX = {"HX-Request": "true"}
 PANEL, SUMMARY, START = "/leads/bulk-convert", "/leads/bulk-convert/summary", "/leads/bulk-convert/start"
@@ -280,3 +283,156 @@ def test_add_a_field_and_one_owner_for_all(client, as_user, users, leads, immedi
     assert job.params["options"]["owner_id"] == users["manager"].id
     assert job.params["options"]["deal"]["closing_date"] == "2027-03-01"
     assert set(db.session.scalars(select(Deal.owner_id))) == {users["manager"].id}
+
+
+# --- the results refresh with the progress poll while the job runs (and stop when it ends) ---
+
+def _running(db, job_id: int, chunks: int = 1, size: int = 2) -> None:
+    """`chunks` more chunks of `size` leads converted, then the job running again (a worker holds it)."""
+    job = db.session.get(Job, job_id)
+    if job.status == "running":
+        keys.release(db.session, job)
+    asked = iter([False] * chunks + [True])
+    assert bulk_service.run_job(db.session, job_id, chunk_size=size, should_stop=lambda: next(asked)) == "queued"
+    assert keys._claim(db.session, job_id, utcnow()) is not None
+    db.session.expire_all()
+
+
+def _poll_url(html: str) -> str | None:
+    """The progress poll's URL (None: the fragment does not poll)."""
+    tag = re.search(r'<div id="job-progress"[^>]*>', html).group(0)
+    if "hx-trigger" not in tag:
+        return None
+    assert 'hx-trigger="every 1s"' in tag
+    return unescape(re.search(r'hx-get="([^"]+)"', tag).group(1))
+
+
+def _oob_results(html: str) -> list[tuple[str, int]] | None:
+    """The (outcome, lead id) rows of the results a poll brought along (None: it brought none)."""
+    found = re.search(r'<div id="job-results" hx-swap-oob="true">(.*?)\n</div>', html, re.S)
+    if found is None:
+        return None
+    return [(o, int(i)) for o, i in re.findall(r'<tr data-outcome="(\w+)" data-lead="(\d+)"', found.group(1))]
+
+
+def _statements(db, action):
+    """(action(), the SQL statements it ran), the session's objects expired first (a new request's view)."""
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    db.session.expire_all()
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        result = action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return result, statements
+
+
+def test_a_poll_of_a_running_job_brings_the_rows_processed_so_far(client, queued_job, leads, db):
+    ids = [lead.id for lead in leads]
+    page = client.get(f"/jobs/{queued_job.id}").get_data(as_text=True)
+    assert "The results appear here as the leads are converted." in page
+    url = _poll_url(page)
+    assert url.startswith(f"/jobs/{queued_job.id}?") and "part=progress" in url
+
+    _running(db, queued_job.id)  # 2 of 6 converted, the 4 others pending
+    response = client.get(url, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html and "HX-Trigger" not in response.headers
+    assert 'data-status="running"' in html and re.search(r'data-count="converted">2<', html)
+    assert _oob_results(html) == [("converted", i) for i in ids[:2]] + [("pending", i) for i in ids[2:]]
+    assert 'id="job-actions"' not in html  # Cancel stays while it runs
+    again = _poll_url(html)
+    assert again != url  # the new version of the results
+
+    # Nothing converted since: the progress alone, without a results query.
+    quiet, statements = _statements(db, lambda: client.get(again, headers=HX).get_data(as_text=True))
+    assert _oob_results(quiet) is None and _poll_url(quiet) == again
+    assert not [s for s in statements if "job_results" in s or "FROM leads" in s], statements
+    assert len(statements) <= 2, statements  # the user, the job
+
+    _running(db, queued_job.id)  # 4 of 6
+    html, statements = _statements(db, lambda: client.get(again, headers=HX).get_data(as_text=True))
+    assert _oob_results(html) == [("converted", i) for i in ids[:4]] + [("pending", i) for i in ids[4:]]
+    assert len(statements) <= 4, statements  # and one page of results, its leads' names
+
+
+def test_the_poll_keeps_the_chosen_outcome_and_page(client, queued_job, leads, db, monkeypatch):
+    monkeypatch.setattr(jobs_routes, "RESULTS_PAGE", 2)
+    ids = [lead.id for lead in leads]
+    _running(db, queued_job.id)  # leads 0-1 converted, 2-5 pending
+    first = client.get(f"/jobs/{queued_job.id}?outcome=pending").get_data(as_text=True)
+    assert first.count('data-outcome="pending"') == 2 and "First results" not in first
+    nxt = unescape(re.search(r'id="results-next"[^>]*href="([^"]+)"', first).group(1))
+    assert nxt == f"/jobs/{queued_job.id}?after={ids[3]}&outcome=pending"
+    page = client.get(nxt).get_data(as_text=True)  # the second page: leads 4-5
+    assert re.findall(r'data-lead="(\d+)"', page) == [str(ids[4]), str(ids[5])]
+    url = _poll_url(page)
+    assert "outcome=pending" in url and f"after={ids[3]}" in url
+
+    _running(db, queued_job.id)  # leads 2-3 converted too
+    html = client.get(url, headers=HX).get_data(as_text=True)
+    assert _oob_results(html) == [("pending", ids[4]), ("pending", ids[5])]  # the same page, the same filter
+    assert 'aria-current="true">Pending<' in html and "First results" in html
+    again = _poll_url(html)
+    assert "outcome=pending" in again and f"after={ids[3]}" in again
+
+    converted = client.get(f"/jobs/{queued_job.id}?outcome=converted").get_data(as_text=True)
+    url = _poll_url(converted)
+    _running(db, queued_job.id)  # all 6 converted: the job is still running (a worker holds it)
+    html = client.get(url, headers=HX).get_data(as_text=True)
+    assert _oob_results(html) == [("converted", ids[0]), ("converted", ids[1])]  # page 1 of converted
+    assert "outcome=converted" in _poll_url(html) and 'id="results-next"' in html
+
+
+def test_a_finished_jobs_fragment_no_longer_polls(client, queued_job, leads, db):
+    page = client.get(f"/jobs/{queued_job.id}").get_data(as_text=True)
+    url = _poll_url(page)
+    assert "Cancel the job" in page
+    _running(db, queued_job.id)
+    keys.release(db.session, db.session.get(Job, queued_job.id))
+    assert bulk_service.run_job(db.session, queued_job.id) == "done"
+
+    response = client.get(url, headers=HX)
+    html = response.get_data(as_text=True)
+    assert _poll_url(html) is None and "hx-trigger" not in html  # polling stops
+    assert response.headers["HX-Trigger"] == "job-ended"
+    assert _oob_results(html) == [("converted", lead.id) for lead in leads]  # the last results
+    actions = re.search(r'<div class="actions" id="job-actions" hx-swap-oob="true">.*?</div>', html, re.S).group(0)
+    assert "Download CSV" in actions and "Cancel the job" not in actions
+    # Any later poll (a tab left open) says the same, and the page itself no longer polls.
+    assert _oob_results(client.get(url, headers=HX).get_data(as_text=True)) is not None
+    page = client.get(f"/jobs/{queued_job.id}").get_data(as_text=True)
+    assert _poll_url(page) is None and "Cancel the job" not in page
+
+
+def test_a_cancelled_jobs_fragment_no_longer_polls(client, queued_job, leads, db):
+    url = _poll_url(client.get(f"/jobs/{queued_job.id}").get_data(as_text=True))
+    _running(db, queued_job.id)
+    assert client.post(f"/jobs/{queued_job.id}/cancel").status_code == 303
+    html = client.get(url, headers=HX).get_data(as_text=True)
+    assert _poll_url(html) is None and 'data-status="cancelled"' in html
+    outcomes = [o for o, _ in _oob_results(html)]
+    assert outcomes == ["converted"] * 2 + ["cancelled"] * 4
+
+
+def test_my_jobs_are_listed_newest_first_in_pages(client, queued_job, users, db):
+    db.session.add_all([Job(kind=bulk_service.KIND, status="done", created_by=users["sales"].id)
+                        for _ in range(jobs_routes.PAGE_SIZE + 2)])
+    db.session.add(Job(kind=bulk_service.KIND, status="done", created_by=users["other_sales"].id))
+    db.session.commit()
+    mine = list(db.session.scalars(select(Job.id).where(Job.created_by == users["sales"].id)
+                                   .order_by(Job.id.desc())))
+    assert len(mine) == jobs_routes.PAGE_SIZE + 3
+    html = client.get("/jobs/").get_data(as_text=True)
+    shown = [int(i) for i in re.findall(r'<tr data-job="(\d+)"', html)]
+    assert shown == mine[:jobs_routes.PAGE_SIZE] and "Newest jobs" not in html
+    older = unescape(re.search(r'href="([^"]+)">Older jobs<', html).group(1))
+    assert older == f"/jobs/?before={mine[jobs_routes.PAGE_SIZE - 1]}"
+    html = client.get(older).get_data(as_text=True)
+    assert [int(i) for i in re.findall(r'<tr data-job="(\d+)"', html)] == mine[jobs_routes.PAGE_SIZE:]
+    assert "Older jobs" not in html and 'href="/jobs/">Newest jobs<' in html

@@ -1,6 +1,6 @@
 """Background jobs for the people who started them (C8.5): GET /jobs (mine; every job for
 administrators), GET /jobs/<id> (the progress bar, polled every second until the job ends, and
-the results by outcome), its CSV report (headers and outcomes in the reader's language: the API's
+the results by outcome, which the poll refreshes while the job runs), its CSV report (headers and outcomes in the reader's language: the API's
 CSV keeps the stable column names), and Cancel. A job is visible to its creator and to
 administrators only: anyone else gets 404, as for a job that does not exist.
 
@@ -38,11 +38,12 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 PAGE_SIZE = 25
 RESULTS_PAGE = 50
 RUNNING = ("queued", "running")
+# Every job kind (jobs.RUNNERS) and status (models.JOB_STATUSES), for these pages and the admin's.
 STATUS_WORDS = {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed"),
                 "cancelled": _l("Cancelled")}
 OUTCOME_WORDS = {"pending": _l("Pending"), "converted": _l("Converted"), "skipped": _l("Skipped"),
                  "failed": _l("Failed"), "cancelled": _l("Cancelled")}
-KIND_WORDS = {"bulk_convert": _l("Bulk conversion"), "rebuild_keys": _l("Rebuild of the match keys")}
+KIND_WORDS = {"bulk_convert": _l("Bulk conversion"), "rebuild_keys": _l("Rebuild duplicate keys")}
 # The CSV report's headers, in the reader's language (issue 8).
 CSV_HEADERS = (_l("Lead ID"), _l("Lead"), _l("Outcome"), _l("Conversion ID"), _l("Reason"))
 
@@ -167,15 +168,21 @@ def index():
     rows = list(db.session.scalars(stmt.order_by(Job.id.desc()).limit(PAGE_SIZE + 1)))
     more = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
     return render("jobs/index.html", "jobs/_list.html", jobs=rows[:PAGE_SIZE], before=before,
+                  newest_url=url_for("jobs.index") if before else None,
                   next_url=url_for("jobs.index", before=more) if more else None,
                   status_words=STATUS_WORDS, kind_words=KIND_WORDS, progress=progress)
 
 
-def _results(job: Job) -> dict:
+def _shown() -> tuple[str, int | None]:
+    """The results the reader chose: (outcome or "", the page's keyset start or None)."""
     outcome = request.args.get("outcome") or ""
-    if outcome not in bulk.OUTCOMES:
-        outcome = ""
     after = request.args.get("after", type=int)
+    return (outcome if outcome in bulk.OUTCOMES else ""), (after if after and 0 < after <= INT_MAX else None)
+
+
+def _results(job: Job) -> dict:
+    """One page of results (two queries: the page, the leads' names)."""
+    outcome, after = _shown()
     stmt = bulk.results_query(job.id, outcome or None)
     if after:
         stmt = stmt.where(JobResult.lead_id > after)
@@ -186,23 +193,46 @@ def _results(job: Job) -> dict:
     args = {"outcome": outcome} if outcome else {}
     return {"results": [(r, names.get(r.lead_id), reason_of(r)) for r in rows], "outcome": outcome,
             "outcomes": bulk.OUTCOMES, "after": after,
+            "first_results": url_for("jobs.show", job_id=job.id, **args) if after else None,
             "next_results": url_for("jobs.show", job_id=job.id, after=more, **args) if more else None}
+
+
+def _version(job: Job) -> str:
+    """What the results shown depend on: it changes with every chunk (and the selection's snapshot)."""
+    return f"{job.total or 0}.{job.processed or 0}.{int(bool((job.params or {}).get('snapshot')))}"
+
+
+def _poll_url(job: Job) -> str:
+    """The progress poll, with the outcome and page the reader chose and the results' version."""
+    outcome, after = _shown()
+    return url_for("jobs.show", job_id=job.id, part="progress", outcome=outcome or None, after=after,
+                   seen=_version(job))
 
 
 @bp.get("/<int:job_id>")
 @login_required
 def show(job_id: int):
-    """A job: its progress (?part=progress: the polled fragment) and its results by outcome."""
+    """A job: its progress (?part=progress: the polled fragment) and its results by outcome.
+
+    The poll carries the reader's outcome and page, and the version of the results they see
+    (?seen=): while the job runs, an answer whose version changed brings that page of results
+    along (hx-swap-oob), so the table fills in as chunks are converted; an unchanged one is the
+    progress alone (no results query). The answer for an ended job has the last results, the
+    actions without Cancel, and no trigger: polling stops."""
     job = visible(job_id)
     _seen(job.id)
+    context = {**_context(job), "poll_url": _poll_url(job)}
     if is_htmx() and request.args.get("part") == "progress":
-        response = render("jobs/_progress.html", "jobs/_progress.html", **_context(job))
-        if job.status not in RUNNING:
+        ended = job.status not in RUNNING
+        if job.kind == bulk.KIND and (ended or request.args.get("seen") != _version(job)):
+            context.update(_results(job), oob=True)
+        response = render("jobs/_poll.html", "jobs/_poll.html", **context)
+        if ended:
             response.headers["HX-Trigger"] = "job-ended"
         return response
     if is_htmx() and request.args.get("part") == "results":
-        return render("jobs/_results.html", "jobs/_results.html", **_context(job), **_results(job))
-    return render("jobs/show.html", "jobs/show.html", **_context(job), **_results(job))
+        return render("jobs/_results.html", "jobs/_results.html", **context, **_results(job))
+    return render("jobs/show.html", "jobs/show.html", **context, **_results(job))
 
 
 @bp.get("/<int:job_id>/results.csv")

@@ -29,6 +29,7 @@ from ..models import (
     Address,
     Campaign,
     CampaignMember,
+    Conversion,
     Lead,
     LeadStatus,
     LineItem,
@@ -36,6 +37,7 @@ from ..models import (
     Tag,
     Tagging,
     Team,
+    TimelineEvent,
     User,
     record_event,
 )
@@ -49,11 +51,16 @@ from .tags import get_tags, set_tags
 
 @dataclass(frozen=True)
 class StatusChange:
-    """What change_status did: the previous and new status (equal when nothing changed)."""
+    """What change_status did: the previous and new status (equal when nothing changed), and
+    what the automation rules of the new status did (C8.6): the conversion of the rule that
+    converted the lead (None: none did) and the timeline events of the rules' outcomes
+    ("rule_converted" / "rule_not_converted", in order), for the caller to say so."""
 
     lead_id: int
     old: LeadStatus
     new: LeadStatus
+    conversion: Conversion | None = None
+    rule_events: tuple[TimelineEvent, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -91,7 +98,7 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
     lead.status = target.key
     lead.status_ref = target
     session.flush()
-    record_event(
+    moved = record_event(
         session, "lead", lead.id, "status_changed",
         Text("Status changed from {old} to {new}", old=Text(old.label), new=Text(target.label)),
         actor_id=actor.id if actor is not None else None,
@@ -99,9 +106,13 @@ def change_status(session, actor: User | None, lead: Lead, new_status: str) -> S
     )
     # C8.6: the automation rules of "lead enters status S", once per change (SAVEPOINT each:
     # a refused conversion leaves this status change as it is).
-    run_rules(session, actor, lead, old.key, target.key)
+    conversion = run_rules(session, actor, lead, old.key, target.key)
     session.flush()
-    return StatusChange(lead.id, old, target)
+    # What they did is on the lead's timeline, after this change's event (the row is locked).
+    outcomes = tuple(session.scalars(select(TimelineEvent).where(
+        TimelineEvent.parent_type == "lead", TimelineEvent.parent_id == lead.id, TimelineEvent.id > moved.id,
+        TimelineEvent.kind.in_(("rule_converted", "rule_not_converted"))).order_by(TimelineEvent.id)))
+    return StatusChange(lead.id, old, target, conversion, outcomes)
 
 
 _STATUS_CACHE = "leads.statuses"

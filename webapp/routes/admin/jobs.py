@@ -1,5 +1,6 @@
 """Background jobs: the list (newest first, keyset pages), starting a key rebuild, and each
-job's progress row that htmx polls every second while the job is queued or running."""
+job's progress row that htmx polls every second while the job is queued or running. Every kind
+of job is listed (a bulk conversion links to its page, with its results and Cancel)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from ... import jobs as queue
 from ...errors import NotFound, Text
 from ...extensions import db
 from ...htmx import redirect, render
-from ...i18n import _l
 from ...models import Job, User
 from ...services import keys
+from ..jobs import KIND_WORDS, STATUS_WORDS
 from . import bp
 
 PAGE_SIZE = 20
-KIND_LABELS = {keys.KIND: _l("Rebuild duplicate keys")}
-STATUS_LABELS = {"queued": _l("Queued"), "running": _l("Running"), "done": _l("Done"), "failed": _l("Failed")}
+# One wording for every page that shows jobs: each kind of jobs.RUNNERS, each of JOB_STATUSES.
+KIND_LABELS = KIND_WORDS
+STATUS_LABELS = STATUS_WORDS
 INT_MAX = 2**31 - 1
 
 

@@ -12,7 +12,7 @@ from ...errors import DomainError, NotFound
 from ...extensions import db
 from ...htmx import render, trigger, vary
 from ...i18n import translate
-from ...models import Lead, LeadStatus
+from ...models import AutomationRule, Lead, LeadStatus
 from ...services.leads import (
     Q_MAX,
     LeadFilters,
@@ -84,6 +84,9 @@ def move(lead_id: int):
 
     403 without the right to edit it, 404 when the user cannot see it, 409 when converted
     (C1.4), 422 for an unknown status or the converted one (that is what Convert does).
+    When a rule of the new status converted the lead (C8.6), "converted" is true (the card
+    leaves the board) and the message names the rule; a rule that could not convert it adds
+    its reason (the one on the lead's timeline) to the message.
     """
     # This endpoint speaks JSON (the board's script reads it): so do its refusals.
     on_error(DomainError, lambda e: (jsonify(e.as_dict(translate)), e.status))
@@ -92,13 +95,26 @@ def move(lead_id: int):
         raise NotFound(_("This lead does not exist or you may not see it."))
     name = lead.display_name
     change = change_status(db.session, current_user, lead, request.form.get("status", ""))
-    db.session.commit()
-    filters = _filters(request.form)
     label = translate(change.new.label)
     message = (_("%(name)s moved to %(status)s.", name=name, status=label) if change.changed
                else _("%(name)s is already in %(status)s.", name=name, status=label))
+    # C8.6: a rule of the new status may have converted the lead (it then leaves the board), or
+    # tried and said why not on the timeline: the reply says it too.
+    converted = change.conversion is not None
+    extra = {"conversion_id": change.conversion.id} if converted else {}
+    if converted:
+        event = next(e for e in change.rule_events if e.kind == "rule_converted")
+        rule = db.session.get(AutomationRule, event.data["rule_id"])  # in the session already
+        message = _("%(name)s moved to %(status)s and converted by the rule “%(rule)s”.",
+                    name=name, status=label, rule=rule.name)
+    else:
+        message = " ".join([message, *(translate(e.text) for e in change.rule_events)])
+    db.session.commit()
+    filters = _filters(request.form)
     payload = {"lead_id": lead_id, "status": change.new.key, "label": label,
-               "changed": change.changed, "message": message,
-               "counts": status_counts(db.session, current_user, filters)}
+               "changed": change.changed, "converted": converted,
+               "rule_refused": not converted and bool(change.rule_events), "message": message,
+               "counts": status_counts(db.session, current_user, filters), **extra}
     # Other parts of the page (a future bulk panel, the detail page) may listen for this event.
-    return trigger(jsonify(payload), {"leadMoved": {"lead_id": lead_id, "status": change.new.key}})
+    return trigger(jsonify(payload), {"leadMoved": {"lead_id": lead_id, "status": change.new.key,
+                                                    "converted": converted}})

@@ -5,6 +5,9 @@
 // would fire "enters status" rules for statuses the lead never meant to enter).
 // Focus: one tab stop per column (a roving tabindex): Tab goes from column to column, the
 // arrow keys move between cards (Up/Down, Home/End within a column, Left/Right across).
+// Selection (C8.2): a checkbox on each card, or x on the focused card; Escape (nothing picked
+// up) clears it. A selected card dropped on "Converted" while 2 or more are selected opens the
+// bulk panel for all of them (as the list's Convert… does); a single card, its own modal.
 (() => {
   const boardEl = () => document.getElementById("board");
   const lists = () => Array.from(document.querySelectorAll("#board .board-cards"));
@@ -67,7 +70,61 @@
   });
   document.addEventListener("DOMContentLoaded", normalizeStops);
   // Filters swap the columns, and "load more" appends cards (rendered with tabindex -1).
-  document.addEventListener("htmx:afterSettle", () => { if (boardEl()) normalizeStops(); });
+  document.addEventListener("htmx:afterSettle", () => { if (boardEl()) { normalizeStops(); showSelection(); } });
+
+  // The selection: lead ids (strings), kept here so that it outlives the cards on screen (the
+  // filters swap the columns, "load more" adds cards): showSelection() puts it back on them.
+  const selected = new Set();
+  const selectionBar = () => document.getElementById("board-selection");
+  const lang = () => document.documentElement.lang || undefined;
+  const counted = (key, n) => {
+    const form = new Intl.PluralRules(lang()).select(n) === "one" ? "One" : "Other";
+    return (selectionBar().dataset[key + form] || "{n}").replace("{n}", new Intl.NumberFormat(lang()).format(n));
+  };
+
+  function showSelection() {
+    const bar = selectionBar();
+    if (!bar) return;
+    document.querySelectorAll("#board .board-card").forEach((card) => {
+      const on = selected.has(card.dataset.id);
+      card.classList.toggle("is-selected", on);
+      const box = card.querySelector("input.board-select");
+      if (box) box.checked = on;
+    });
+    bar.hidden = selected.size === 0;
+    bar.querySelector("[data-selection-count]").textContent = counted("selected", selected.size);
+  }
+
+  function select(card, on) {
+    if (on) selected.add(card.dataset.id); else selected.delete(card.dataset.id);
+    showSelection();
+  }
+
+  function clearSelection() {
+    selected.clear();
+    showSelection();
+    announce(selectionBar().dataset.cleared);
+  }
+
+  // The bulk panel in the modal, for the selected ids: the list's way (selection.js).
+  function convertSelection() {
+    const open = document.querySelector("#board-selection [data-board-convert]");
+    if (!open || !window.htmx || !selected.size) return;
+    announce(counted("panel", selected.size));
+    htmx.ajax("POST", open.dataset.url, { source: open, target: "#modal-body",
+                                          values: { selection: "ids", ids: [...selected].join(",") } });
+  }
+
+  document.addEventListener("change", (event) => {
+    const box = event.target.closest && event.target.closest("#board input.board-select");
+    if (box) select(box.closest(".board-card"), box.checked);
+  });
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest) return;
+    if (event.target.closest("#board-selection [data-board-clear]")) clearSelection();
+    else if (event.target.closest("#board-selection [data-board-convert]")) convertSelection();
+  });
+  document.addEventListener("DOMContentLoaded", showSelection);
 
   function updateCounts(counts) {
     document.querySelectorAll("#board [data-count-for]").forEach((el) => {
@@ -93,6 +150,9 @@
     card.classList.remove("is-saving");
     if (response && response.ok && data) {
       updateCounts(data.counts);
+      // C8.6: a rule of that status converted the lead: it leaves the board (and the selection).
+      if (data.converted) leave(card);
+      if (data.converted || data.rule_refused) flash(data.message, data.converted ? "success" : "warning");
       announce(data.message);
       return true;
     }
@@ -104,13 +164,30 @@
     return false;
   }
 
+  // A card gone from the board: focus goes to its neighbour (or the first card of the board).
+  function leave(card) {
+    const near = [card.nextElementSibling, card.previousElementSibling].find((c) => c && c.matches(".board-card"));
+    const hadFocus = document.activeElement === card;
+    card.remove();
+    selected.delete(card.dataset.id);
+    showSelection();
+    normalizeStops();
+    const next = near || document.querySelector("#board .board-card");
+    if (hadFocus && next) next.focus();
+  }
+
   // C8.2: a card dropped on the "Converted" column goes back to its own column and opens its
   // conversion modal (the modal converts it, or the person closes it and nothing changed).
+  // One of 2 or more selected cards: they all stay where they are, the bulk panel opens.
   const isConvert = (list) => list.hasAttribute("data-convert");
 
   function convert(card, from, oldNext) {
     place(card, from, oldNext);
     card.focus();
+    if (selected.size > 1 && selected.has(card.dataset.id)) {
+      convertSelection();
+      return;
+    }
     announce(say("msgConverting", { name: card.dataset.name }));
     if (window.htmx) htmx.ajax("GET", card.dataset.convertUrl, { target: "#modal-body" });
     else window.location.assign(card.dataset.convertUrl);
@@ -129,6 +206,7 @@
       list.dataset.sortable = "1";
       Sortable.create(list, {
         group: "leads", draggable: ".board-card", animation: 150, forceFallback: true,
+        filter: ".board-pick", preventOnFilter: false, // the checkbox selects, it does not drag
         ghostClass: "sortable-ghost", dragClass: "is-dragging",
         onEnd: (event) => {
           if (event.to === event.from) return;
@@ -197,7 +275,12 @@
     }
     const cards = Array.from(list.querySelectorAll(":scope > .board-card"));
     const index = cards.indexOf(card);
-    if (event.key === " " && canMove()) {
+    if (event.key === "x" && !event.shiftKey) {
+      event.preventDefault();
+      select(card, !selected.has(card.dataset.id));
+      const bar = selectionBar().dataset;
+      announce(`${card.dataset.name}: ${selected.has(card.dataset.id) ? bar.on : bar.off}. ${counted("selected", selected.size)}`);
+    } else if (event.key === " " && canMove()) {
       event.preventDefault();
       grabbed = { card, from: list, next: card.nextElementSibling };
       card.classList.add("is-grabbed");
@@ -223,9 +306,18 @@
     }
   });
 
-  // Clicking a card (not dragging it) opens the lead.
+  // Escape with no card picked up (the pick-up's Escape is handled, default prevented, above)
+  // and no dialog open clears the selection, wherever the focus is but in a field.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented || grabbed || !selected.size || !boardEl()) return;
+    if (document.querySelector("dialog[open]") || event.target.closest("input:not(.board-select), select, textarea")) return;
+    event.preventDefault();
+    clearSelection();
+  });
+
+  // Clicking a card (not dragging it, nor clicking its checkbox) opens the lead.
   document.addEventListener("click", (event) => {
     const card = event.target.closest && event.target.closest("#board .board-card");
-    if (card && !event.target.closest("a")) window.location.assign(card.dataset.href);
+    if (card && !event.target.closest("a, .board-pick")) window.location.assign(card.dataset.href);
   });
 })();
