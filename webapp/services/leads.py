@@ -148,6 +148,12 @@ def board_statuses(session) -> list[LeadStatus]:
                   key=lambda s: s.category != "open")  # stable: by position, key within each
 
 
+def default_status_key(session) -> str:
+    """Where a lead created without a status starts: the first open status (an administrator
+    orders and renames them, services/statuses.py keeps at least one open)."""
+    return next((s.key for s in lead_statuses(session) if s.category == "open"), "new")
+
+
 # --- Listing: filters, prefix search, keyset pages, counts (the list, the board, the API) ---
 
 PAGE_SIZE = 50
@@ -623,7 +629,7 @@ def create_lead(session, actor: User, data: dict, *, strict: bool = False) -> Le
     values = {**cleaned.values}
     status = values.pop("status", None)
     team_id = values.pop("team_id", _team_of(session, values.get("owner_id") or actor.id))
-    lead = Lead(status=status or "new", owner_id=actor.id, team_id=team_id)
+    lead = Lead(status=status or default_status_key(session), owner_id=actor.id, team_id=team_id)
     _apply(lead, values)
     session.add(lead)
     session.flush()
