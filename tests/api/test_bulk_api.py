@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import UTC, datetime
 
+import jsonschema_rs
 import pytest
 from sqlalchemy import func, select
 
@@ -139,6 +142,9 @@ def test_a_role_without_convert_leads_is_refused(client, tokens, leads):
     ({"lead_ids": [1], "deal": {"stage": "Qualification", "pipeline_id": 999}}, "deal.pipeline_id"),
     ({"lead_ids": [1], "owner_id": 999}, "owner_id"),
     ({"lead_ids": [1], "dry_run": "yes"}, "dry_run"),
+    ({"lead_ids": [1], "deal": ""}, "deal"),  # only null or absent is no deal (C5.1)
+    ({"lead_ids": [1], "task": ""}, "task"),
+    ({"lead_ids": [1], "deal": {"stage": "Qualification", "currency": ""}}, "deal.currency"),
 ])
 def test_bad_input_is_422_and_writes_nothing(payload, key, client, tokens, leads, db):
     before = db_rows(db)
@@ -181,3 +187,108 @@ def test_the_filter_converts_what_it_matched(client, tokens, leads, make_lead, u
     job = client.get(f"/api/v1/jobs/{response.get_json()['job_id']}", headers=tokens["sales"]).get_json()
     assert (job["total"], job["converted"]) == (7, 7)
     assert not db.session.get(Lead, other.id).converted
+
+
+# --- the list's scope filters: source, team_id, created_from, created_before -----------------------
+
+JAN_10 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def scoped(make_lead, users):
+    """Leads of the sales user; each scope filter leaves out some of them (name -> lead)."""
+    sales, team = users["sales"], users["sales"].team_id
+
+    def lead(name, source="Web", team_id=team, created_at=JAN_10):
+        return make_lead(first_name=name, email=f"{name}@scope.example", company=f"{name} Ltd", owner_id=sales.id,
+                         lead_source=source, team_id=team_id, created_at=created_at)
+
+    return {"a": lead("a"), "fair": lead("fair", source="Fair"), "teamless": lead("teamless", team_id=None),
+            "december": lead("december", created_at=datetime(2025, 12, 1, tzinfo=UTC)),
+            "february": lead("february", created_at=datetime(2026, 2, 1, tzinfo=UTC))}
+
+
+def documented_request(client):
+    """A validator of the documented bulk request (formats checked, as schemathesis does)."""
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["BulkConversionRequest"]
+    return jsonschema_rs.validator_for(schema, validate_formats=True)
+
+
+@pytest.mark.parametrize("filter_,expected", [
+    ({"source": "Web"}, {"a", "teamless", "december", "february"}),
+    ({"source": "web "}, set()),  # the lead source exactly, as the list's filter
+    ("team", {"a", "fair", "december", "february"}),
+    ({"team_id": None}, {"a", "fair", "teamless", "december", "february"}),  # null: any team
+    # 13:00 at +01:00 is 12:00 UTC, the instant a, fair and teamless were created (on SQLite too).
+    ({"created_from": "2026-01-10T13:00:00+01:00"}, {"a", "fair", "teamless", "february"}),
+    ({"created_before": "2026-01-10T13:00:00+01:00"}, {"december"}),
+    ({"created_from": "2026-01-01T00:00:00Z", "created_before": "2026-01-31T23:59:60z", "source": "Web"},
+     {"a", "teamless"}),
+], ids=["source", "source-exact", "team_id", "team_id-null", "created_from", "created_before", "together"])
+def test_the_scope_filters_are_documented_accepted_and_filter(filter_, expected, client, tokens, users, scoped,
+                                                               immediate):
+    if filter_ == "team":
+        filter_ = {"team_id": users["sales"].team_id}
+    body = {"filter": {**filter_, "status": "all"}}
+    assert documented_request(client).is_valid(body)
+    response = client.post(URL, json=body, headers=tokens["sales"])
+    assert response.status_code == 202, response.get_json()
+    items = client.get(f"/api/v1/jobs/{response.get_json()['job_id']}/results",
+                       headers=tokens["sales"]).get_json()["items"]
+    names = {name for name, lead in scoped.items() for item in items if item["lead_id"] == lead.id}
+    assert names == expected and {i["outcome"] for i in items} <= {"converted"}
+
+
+def test_the_scope_filters_are_stored_in_utc(client, tokens, scoped, db):
+    response = client.post(URL, json={"filter": {"created_from": "2026-01-10T13:00:00+01:00"}},
+                           headers=tokens["sales"])
+    stored = db.session.get(Job, response.get_json()["job_id"]).params["selection"]["filter"]
+    assert stored == {"created_from": "2026-01-10T12:00:00+00:00"}
+
+
+BAD_FILTERS = [
+    ({"source": 5}, True),
+    ({"source": "x" * 101}, True),
+    ({"source": "a\x00b"}, True),
+    ({"source": "\ud800"}, False),  # a lone surrogate: no JSON Schema says it, the service refuses it
+    ({"team_id": "1"}, True),
+    ({"team_id": 0}, True),
+    ({"team_id": 2**31}, True),
+    ({"team_id": True}, True),
+    ({"team_id": 1.5}, True),
+    ({"created_from": "2026-01-10"}, True),  # a date alone
+    ({"created_from": "2026-01-10T12:00:00"}, True),  # no offset
+    ({"created_from": "2026-01-10 12:00:00Z"}, True),
+    ({"created_from": "2026-02-30T12:00:00Z"}, True),
+    ({"created_before": "soon"}, True),
+    ({"created_before": 20260110}, True),
+    ({"created_before": None}, True),
+    ({"created_before": "2026-01-10T12:00:00+24:00"}, True),
+    ({"created_before": "9999-12-31T23:59:59-01:00"}, False),  # year 10000 in UTC: refused, never a 500
+    ({"team": 1}, True),  # the key is team_id
+]
+
+
+@pytest.mark.parametrize("filter_,documented", BAD_FILTERS, ids=[next(iter(f)) + f"-{i}" for i, (f, _) in
+                                                                  enumerate(BAD_FILTERS)])
+def test_bad_scope_filters_are_422_as_documented_and_write_nothing(filter_, documented, client, tokens, scoped, db):
+    body = {"filter": filter_}
+    if documented:
+        assert not documented_request(client).is_valid(body)
+    before = db_rows(db)
+    for extra in ({}, {"dry_run": True}):
+        response = client.post(URL, data=json.dumps({**body, **extra}), content_type="application/json",
+                               headers=tokens["sales"])
+        assert response.status_code == 422, response.get_json()
+        data = response.get_json()
+        assert data["error"] == "invalid" and list(data["errors"]) == [f"filter.{next(iter(filter_))}"], data
+    assert_unchanged(db, before)
+
+
+def test_openapi_documents_the_scope_filters(client):
+    props = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["BulkConversionRequest"][
+        "properties"]["filter"]["properties"]
+    assert props["source"]["type"] == "string" and props["source"]["maxLength"] == 100
+    assert props["team_id"]["type"] == ["integer", "null"] and props["team_id"]["minimum"] == 1
+    for key in ("created_from", "created_before"):
+        assert (props[key]["type"], props[key]["format"]) == ("string", "date-time")

@@ -146,3 +146,22 @@ def test_c4_8_explicit_create_over_a_hidden_duplicate_is_403(client, db, make_us
     response = post(client, api_headers(restricted), {"lead_id": lead.id, "contact": {"action": "create"}})
     assert assert_error(response, 403)["error"] == "duplicates_hidden"
     assert counts(db) == before
+
+
+# --- C5.1: "" is no deal (nor task): only null or absent means none --------------------------------
+@pytest.mark.parametrize("payload,field", [
+    ({"deal": ""}, "deal"),
+    ({"task": ""}, "task"),
+    ({"deal": "", "dry_run": True}, "deal"),
+    ({"deal": {"stage": "Qualification", "currency": ""}}, "deal.currency"),
+    ({"task": {"subject": "Call back", "due_date": ""}}, "task.due_date"),
+])
+def test_c5_1_an_empty_string_is_no_deal_or_task_but_a_422(client, db, tokens, sales_lead, payload, field):  # noqa: F811
+    before = counts(db)
+    data = assert_error(post(client, tokens["sales"], {"lead_id": sales_lead.id, **payload}), 422, field)
+    assert data["error"] == "invalid" and list(data["errors"]) == [field]
+    assert counts(db) == before and not db.session.get(Lead, sales_lead.id).converted
+    # The same options with null are no deal and no task.
+    nulls = {key: None for key in ("deal", "task")}
+    response = post(client, tokens["sales"], {"lead_id": sales_lead.id, **nulls})
+    assert response.status_code == 201 and response.get_json()["deal"]["action"] == "none"

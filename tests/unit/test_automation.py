@@ -482,3 +482,94 @@ def test_the_rule_conversion_is_recorded_like_any_other(db, users, make_lead, ru
     assert conversion.created_by == users["sales"].id and conversion.options["interactive"] is False
     assert [e.kind for e in events(db, lead)] == ["status_changed", "converted", "rule_converted"]
 
+
+
+# --- the active rules: read once per transaction --------------------------------------------------
+
+@pytest.fixture
+def rule_reads(db):
+    """The statements that read automation_rules while the fixture lives (a list, growing)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "automation_rules" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_c8_6_a_status_change_of_many_leads_in_one_transaction_reads_the_rules_once(db, users, make_lead, rule,
+                                                                                     rule_reads, monkeypatch):
+    db.session.add(CustomField(entity="contact", key="badge", label="Badge", type="text", required=True))
+    db.session.commit()
+    # Each conversion is refused (the contact's required badge): its SAVEPOINT is rolled back.
+    refused = rule(name="Refused", position=1).id
+    rule(name="Web only", position=2, conditions=[{"field": "lead_source", "op": "equals", "value": "Web"}])
+    elsewhere = rule(name="Elsewhere", on_status="contacted").id
+    checks, check = [], automation.rule_options
+
+    def counted(session, actor, r):
+        checks.append(r.id)
+        return check(session, actor, r)
+
+    monkeypatch.setattr(automation, "rule_options", counted)
+    leads = [make_lead(owner_id=users["sales"].id, email=f"l{i}@x.com") for i in range(5)]
+    rule_reads.clear()
+    for lead in leads:
+        change_status(db.session, users["sales"], lead, "qualified")
+    change_status(db.session, users["sales"], leads[0], "contacted")
+    db.session.commit()
+    assert len(rule_reads) == 1, rule_reads
+    assert checks == [refused, elsewhere]  # each rule's options checked once, for the five leads
+    assert [len(events(db, lead, "rule_not_converted")) for lead in leads] == [2, 1, 1, 1, 1]
+    assert count(db, Conversion) == 0
+
+    change_status(db.session, users["sales"], leads[1], "contacted")  # the next transaction reads them again
+    db.session.commit()
+    assert len(rule_reads) == 2 and checks == [refused, elsewhere, elsewhere]
+
+
+def test_c8_6_a_rule_saved_in_another_transaction_is_seen_by_the_next_one(db, users):
+    from sqlalchemy.orm import Session
+
+    from webapp.models import User
+
+    assert automation.active_rules(db.session).by_status == {}
+    with Session(db.engine) as other:  # another request saves a rule and commits
+        create_rule(other, other.get(User, users["admin"].id), {"name": "Other", "on_status": "new"})
+        other.commit()
+    assert automation.active_rules(db.session).by_status == {}  # this transaction keeps what it read
+    db.session.commit()
+    assert [r.name for r in automation.active_rules(db.session).by_status["new"]] == ["Other"]
+    db.session.rollback()
+    assert automation._RULES not in db.session.info
+
+
+def test_c8_6_a_rule_saved_in_the_same_transaction_is_seen_at_once(db, users, make_lead):
+    first, second, third = (make_lead(owner_id=users["sales"].id, email=f"s{i}@x.com") for i in range(3))
+    change_status(db.session, users["sales"], first, "qualified")  # no rule yet: read, and kept
+    r = create_rule(db.session, users["admin"], {"name": "Now", "on_status": "qualified"})
+    change_status(db.session, users["sales"], second, "qualified")
+    update_rule(db.session, users["admin"], r, {"active": False})
+    change_status(db.session, users["sales"], third, "qualified")
+    db.session.commit()
+    assert [db.session.get(Lead, lead.id).converted for lead in (first, second, third)] == [False, True, False]
+
+
+def test_c8_6_a_rules_options_are_checked_again_when_it_runs(db, users, make_lead, rule):
+    """Saved valid, the rule's owner left since: the engine's validate refuses it at run time."""
+    from webapp.models import User
+
+    gone = users["other_sales"]
+    rule(name="Owned", options={"owner_id": gone.id})
+    db.session.get(User, gone.id).active = False
+    db.session.commit()
+    lead = make_lead(owner_id=users["sales"].id)
+    move(db, users["sales"], lead)
+    [refused] = events(db, lead, "rule_not_converted")
+    assert "owner_id: no such active user" in refused.message
+    assert not db.session.get(Lead, lead.id).converted

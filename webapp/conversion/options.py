@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from ..errors import Problem, Text
+from ..errors import N_, Problem, Text
 from ..fields import ID_SPEC, FieldError, model_specs
 from ..models import Deal, Task
 from ..normalize import text_problem
@@ -98,7 +98,7 @@ class ConversionOptions:
         its default) instead of raised, so that plan() / apply() report them together with the
         checks that need the database (a bad e-mail in `fields`, an unknown pipeline...) in one
         InvalidOptions: validation in one pass. Raises only for a body that is not an object."""
-        options = _Parser().options(data)
+        options = _Parser(strict).options(data)
         options.strict = strict
         return options
 
@@ -148,11 +148,16 @@ def _json_value(value):
     return value
 
 
-class _Parser:
-    """Collects every error before raising, so a form can show them all at once."""
+NOT_OBJECT = N_("must be an object or null")
 
-    def __init__(self):
+
+class _Parser:
+    """Collects every error before raising, so a form can show them all at once. `strict`: JSON,
+    where a value has its JSON type and "" is no date, amount nor currency (a form's blank is none)."""
+
+    def __init__(self, strict: bool = False):
         self.errors: dict[str, list[str]] = {}
+        self.strict = strict
 
     def err(self, key: str, message: str) -> None:
         self.errors.setdefault(key, []).append(message)
@@ -185,10 +190,12 @@ class _Parser:
 
     # --- pieces -------------------------------------------------------------------------
     def obj(self, value, key: str, allowed: set[str]) -> dict | None:
+        """The object at `key`; None when null or absent (api.md: no deal, no task). Any other
+        value, "" included, is refused like a wrong type ("not_object")."""
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.err(key, Text("must be an object or null"))
+            self.err(key, Problem("not_object", NOT_OBJECT))
             return None
         for k in value:
             if k not in allowed:
@@ -284,7 +291,7 @@ class _Parser:
     def value(self, spec, raw, key: str):
         """`raw` checked by the field layer (the rules of the column it fills), or None."""
         try:
-            return spec.parse(raw)
+            return spec.parse(raw, strict=self.strict)
         except FieldError as e:
             self.err(key, e.problem)
             return None

@@ -21,9 +21,12 @@ Decisions (issue 9 item 6):
   conversion, never the status change nor what the caller did before.
 - Options are the bulk subset of POST /lead-conversions (api.md): no lead_id, no account.id /
   contact.id, no per-lead `fields` (account, contact, lead), no dry_run; deal.fields stay and
-  deal.name may be a template ({company}, {first_name}, {last_name}, {full_name}). They are
-  checked on save by ConversionOptions.parse and the planner's own field checks, and stored in
-  canonical form (ConversionOptions.to_dict()).
+  deal.name may be a template ({company}, {first_name}, {last_name}, {full_name}). The bulk
+  engine checks them (conversion/bulk.py BulkOptions.parse and validate, the one validator of
+  bulk options) on save, where they are stored in canonical form (BulkOptions.to_dict()), and
+  again when the rule runs (a pipeline or a user may be gone since).
+- The hook reads the active rules once per transaction (session.info, forgotten when the
+  transaction ends): a status change of many leads in one transaction reads them once.
 - Condition values go through the field layer (the lead field's FieldSpec, or the custom
   field's), and compare normalised (FieldSpec.norm): case, accents and punctuation do not count
   for text, e-mails and phones compare as keys, numbers and dates by value.
@@ -34,21 +37,21 @@ Raises (create / update / delete / get): Forbidden (not an administrator), NotFo
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from .. import entities, permissions
+from ..conversion.bulk import PLACEHOLDERS, BulkOptions, render_name, validate
+from ..conversion.errors import InvalidOptions
 from ..conversion.executor import apply
-from ..conversion.mapping import custom_definitions
-from ..conversion.options import ACTIONS, ConversionOptions
-from ..conversion.plan import Planning
+from ..conversion.options import ACTIONS
 from ..conversion.serialize import jsonable
-from ..conversion.values import pipeline_and_stages, user_id, validate_fields
 from ..errors import N_, DomainError, Forbidden, Invalid, NotFound, Problem, Text
 from ..fields import INT_MAX, TEXT_KINDS, FieldError, FieldSpec, custom_spec, model_specs
-from ..models import Account, AutomationRule, Campaign, CurrencyRate, Deal, Lead, Task, record_event
+from ..models import AutomationRule, Lead, record_event
 from ..normalize import text_problem, words
 from .custom_values import get_custom
 from .tags import get_tags
@@ -66,14 +69,13 @@ READ_ONLY = ("id", "created_by", "created_at", "updated_at")
 # The bulk subset of the conversion options (api.md "Bulk"): what a rule may set.
 OPTION_KEYS = ("account", "contact", "deal", "task", "attachments_to", "activities_to", "tags_to", "owner_id")
 RULE_ACTIONS = tuple(a for a in ACTIONS if a != "link")  # "link" names one record: not for many leads
-DEAL_NAME_PLACEHOLDERS = ("company", "first_name", "last_name", "full_name")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+DEAL_NAME_PLACEHOLDERS = PLACEHOLDERS  # the bulk engine's ({company}, {first_name}, ...)
+deal_name = render_name  # a deal name template filled from a lead: the bulk engine's
 
 ADMIN_ONLY = N_("Your role lacks the “Administration” permission, which automation rules need.")
 NAME_TAKEN = N_("is already the name of another rule")
 PER_LEAD = N_("names one lead’s records: a rule converts many leads and cannot use it")
 NO_VALUE = N_("must be left out (or null) with “{op}”")
-BAD_TEMPLATE = N_("may only hold the placeholders {placeholders}")
 ONE_TAG = N_("must be one tag name")
 GONE_FIELD = N_("The condition on “{field}” names a lead field that no longer exists.")
 CONVERTED = N_("Converted by the rule “{name}”")
@@ -154,9 +156,9 @@ def delete_rule(session, actor, rule: AutomationRule) -> None:
 
 
 def default_options() -> dict:
-    """The options of a rule that names none: ConversionOptions() in canonical form (built afresh,
-    so that no stored dict is shared)."""
-    return canonical_options(ConversionOptions())
+    """The options of a rule that names none, in canonical form (built afresh, so that no stored
+    dict is shared)."""
+    return BulkOptions().to_dict()
 
 
 # ---------------------------------------------------------------- validation (the field layer)
@@ -336,133 +338,42 @@ def _json(value):
 
 
 def clean_options(session, actor, raw, errors: dict) -> dict:
-    """The conversion options of a rule: the bulk subset (OPTION_KEYS, no per-lead part), parsed by
-    ConversionOptions.parse and checked against the database like the planner does (users,
-    pipeline, campaign, currency, parent account, deal fields); errors under "options.*"."""
+    """The conversion options of a rule: the bulk subset (OPTION_KEYS), parsed and checked by the
+    bulk engine, the one validator of bulk options (BulkOptions.parse, then validate against the
+    database: users, pipeline, campaign, currency, parent account, deal fields); every error at
+    once, under "options.*". Returns the canonical form (BulkOptions.to_dict())."""
     if not isinstance(raw, dict):
         errors["options"] = [Problem("not_object")]
         return {}
     found: dict[str, list] = {}
     body = {}
     for key, value in raw.items():
-        if key not in OPTION_KEYS:
-            found[_key(key, "options")] = [Problem("per_lead", PER_LEAD) if key == "lead" else Problem("unknown_option")]
-        elif key in ("account", "contact") and isinstance(value, dict):
-            body[key] = _choice(key, value, found)
-        else:
+        if key in OPTION_KEYS:
             body[key] = value
-    options = ConversionOptions.parse(body, strict=True)
+        else:  # a rule's own shape: no lead_id, no dry_run, no per-lead part (the bulk request's keys)
+            found[_key(key, "options")] = [Problem("per_lead", PER_LEAD) if key == "lead" else Problem("unknown_option")]
+    options = BulkOptions.parse(body, strict=True)
     for key, messages in options.errors.items():
         found.setdefault(key, []).extend(messages)
-    _strict_values(body, found)
-    _check_references(session, actor, options, found)
-    if options.deal is not None and options.deal.name and "deal.name" not in found:
-        unknown = [m for m in _PLACEHOLDER.findall(options.deal.name) if m not in DEAL_NAME_PLACEHOLDERS]
-        if unknown or "{" in _PLACEHOLDER.sub("", options.deal.name) or "}" in _PLACEHOLDER.sub("", options.deal.name):
-            found["deal.name"] = [Problem("bad_template", BAD_TEMPLATE,
-                                          placeholders=", ".join(f"{{{p}}}" for p in DEAL_NAME_PLACEHOLDERS))]
+    # The database checks run on what parsed (a refused value is left at its default), so that the
+    # answer names every field at once; a key the parser refused keeps the parser's reason.
+    try:
+        validate(session, actor, BulkOptions(options.options))
+    except InvalidOptions as e:
+        for key, messages in e.errors.items():
+            found.setdefault(key, list(messages))
     for key, messages in found.items():
         errors[key if key == "options" else f"options.{key}"] = messages
-    return canonical_options(options)
+    return options.to_dict()
 
 
-_STRICT = {"deal": (Deal, ("name", "stage", "amount", "currency", "closing_date", "contact_role")),
-           "task": (Task, ("subject", "due_date"))}
-
-
-def _strict_values(body: dict, found: dict) -> None:
-    """The deal's and the task's values as JSON must be (FieldSpec.parse(strict=True)): the options
-    parser reads them as form text, where a blank currency or date is no value; in JSON (and in
-    the documented schema) "" is not a currency, a date nor an amount."""
-    for part, (model, names) in _STRICT.items():
-        values = body.get(part)
-        if not isinstance(values, dict):
-            continue
-        specs = model_specs(model)
-        for name in names:
-            key = f"{part}.{name}"
-            if values.get(name) is None or key in found:
-                continue
-            try:
-                specs[name].parse(values[name], strict=True)
-            except FieldError as e:
-                found[key] = [e.problem]
-
-
-def _choice(entity: str, value: dict, found: dict) -> dict:
-    """account / contact without what names one lead's records (id, fields) or "link"."""
-    allowed = ("action", "parent_id") if entity == "account" else ("action",)
-    out = {}
-    for key, item in value.items():
-        if key in ("id", "fields"):
-            found[f"{entity}.{key}"] = [Problem("per_lead", PER_LEAD)]
-        elif key not in allowed:
-            found[f"{entity}.{_key(key, 'key')}"] = [Problem("unknown_option")]
-        elif key == "action" and item == "link":
-            found[f"{entity}.action"] = [Problem("not_choice", choices=", ".join(RULE_ACTIONS))]
-        else:
-            out[key] = item
-    return out
-
-
-def _check_references(session, actor, options: ConversionOptions, found: dict) -> None:
-    """What the planner checks in the database, checked once on save (a rule that names an
-    unknown pipeline would otherwise fail on every lead): the planner's own functions."""
-    p = Planning(session, actor, options)
-    p.defs = custom_definitions(session)
-    user_id(p, options.owner_id, "owner_id")
-    if options.account.parent_id is not None and session.get(Account, options.account.parent_id) is None:
-        p.err("account.parent_id", Text("no such account"))
-    d = options.deal
-    if d is not None:
-        user_id(p, d.owner_id, "deal.owner_id")
-        validate_fields(p, "deal", d.fields)
-        if d.pipeline_id is not None and pipeline_and_stages(session, d.pipeline_id) is None:
-            p.err("deal.pipeline_id", Text("no such pipeline"))
-        if d.campaign_id is not None and session.get(Campaign, d.campaign_id) is None:
-            p.err("deal.campaign_id", Text("no such campaign"))
-        if d.currency:
-            codes = set(session.scalars(select(CurrencyRate.code)))
-            if codes and d.currency not in codes:
-                p.err("deal.currency", Text("{currency} is not a configured currency", currency=d.currency))
-    if options.task is not None:
-        user_id(p, options.task.owner_id, "task.owner_id")
-    for key, messages in p.errors.items():
-        if key not in found:
-            found[key] = messages
-
-
-def canonical_options(options: ConversionOptions) -> dict:
-    """A rule's options as stored and answered: ConversionOptions.to_dict() without the per-lead
-    parts (account / contact ids and fields, lead fields) and the request flags."""
-    d = options.to_dict()
-    return {"account": {"action": d["account"]["action"], "parent_id": d["account"]["parent_id"]},
-            "contact": {"action": d["contact"]["action"]},
-            "deal": d["deal"], "task": d["task"], "attachments_to": d["attachments_to"],
-            "activities_to": d["activities_to"], "tags_to": d["tags_to"], "owner_id": d["owner_id"]}
-
-
-def rule_options(rule: AutomationRule, lead: Lead) -> ConversionOptions:
-    """The ConversionOptions a rule converts `lead` with: non-interactive, the deal name template
-    filled from the lead. Stored options that no longer parse keep their errors on .errors, which
-    apply() raises (the reason then goes on the lead's timeline)."""
-    options = ConversionOptions.parse(dict(rule.options or {}), strict=True)
-    options.interactive = False
-    options.dry_run = False
-    if options.deal is not None and options.deal.name:
-        options.deal.name = deal_name(options.deal.name, lead)
+def rule_options(session, actor, rule) -> BulkOptions:
+    """A rule's stored options as the bulk engine takes them, checked now (BulkOptions.from_dict,
+    validate: a pipeline or a user may be gone since the rule was saved); raises InvalidOptions.
+    Each lead then converts with options.for_lead(lead): the deal name template filled, C5.1."""
+    options = BulkOptions.from_dict(dict(rule.options or {}), strict=True)
+    validate(session, actor, options)
     return options
-
-
-def deal_name(template: str, lead: Lead) -> str | None:
-    """A deal name template filled from the lead ({company}, {first_name}, {last_name},
-    {full_name}); None when nothing is left (the planner's default name then applies, C5.1)."""
-    full = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-    values = {"company": lead.company or "", "first_name": lead.first_name or "",
-              "last_name": lead.last_name or "", "full_name": full}
-    name = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-    name = " ".join(name.split())[: model_specs(Deal)["name"].length or 255].strip()
-    return name or None
 
 
 # ---------------------------------------------------------------- conditions
@@ -534,8 +445,76 @@ def matches(values: LeadValues, conditions: list[dict]) -> bool:
 # ---------------------------------------------------------------- the hook
 
 
-_ACTIVE = (select(AutomationRule).where(AutomationRule.active.is_(True))
-           .order_by(AutomationRule.position, AutomationRule.id))
+# The active rules are read once per transaction: a status change of many leads in one transaction
+# (the board, a bulk edit, an import) reads them, and checks each rule's options, once. They are
+# kept in session.info as plain values (a rolled-back SAVEPOINT expires ORM objects, not these)
+# and forgotten when the transaction ends (commit, rollback, close: the next transaction sees
+# every rule saved meanwhile) and by a flush that writes a rule (this transaction sees its own).
+_RULES = "automation.active_rules"
+_ACTIVE = (select(AutomationRule.id, AutomationRule.name, AutomationRule.on_status, AutomationRule.conditions,
+                  AutomationRule.options)
+           .where(AutomationRule.active.is_(True)).order_by(AutomationRule.position, AutomationRule.id))
+
+
+@dataclass(frozen=True)
+class ActiveRule:
+    """What the hook reads of an active rule: its row's values."""
+
+    id: int
+    name: str
+    on_status: str
+    conditions: list
+    options: dict
+
+
+class ActiveRules:
+    """One transaction's active rules by status (in order), and each rule's options as checked for
+    an actor (BulkOptions, or the InvalidOptions they raised)."""
+
+    def __init__(self, rows):
+        self.by_status: dict[str, list[ActiveRule]] = {}
+        for row in rows:
+            self.by_status.setdefault(row.on_status, []).append(ActiveRule(*row))
+        self.options: dict[tuple[int, int], BulkOptions | InvalidOptions] = {}
+
+    def options_for(self, session, actor, rule: ActiveRule) -> BulkOptions:
+        """rule_options(), once per rule and actor; raises InvalidOptions."""
+        key = (rule.id, actor.id)
+        if key not in self.options:
+            try:
+                self.options[key] = rule_options(session, actor, rule)
+            except InvalidOptions as e:
+                self.options[key] = e
+        found = self.options[key]
+        if isinstance(found, InvalidOptions):
+            raise InvalidOptions(found.message, found.errors)
+        return found
+
+
+def active_rules(session) -> ActiveRules:
+    """The active rules, read at most once per transaction (one query)."""
+    rules = session.info.get(_RULES)
+    if rules is None:
+        rules = session.info[_RULES] = ActiveRules(session.execute(_ACTIVE))
+    return rules
+
+
+def forget_rules(session) -> None:
+    """Drop the transaction's active rules (the transaction ended, or a rule was written)."""
+    session.info.pop(_RULES, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session, transaction) -> None:
+    if transaction.parent is None:  # the transaction itself, not a SAVEPOINT inside it
+        forget_rules(session)
+
+
+@event.listens_for(Session, "after_flush")
+def _rules_written(session, context) -> None:
+    if _RULES in session.info and any(isinstance(o, AutomationRule)
+                                      for o in (*session.new, *session.dirty, *session.deleted)):
+        forget_rules(session)
 
 
 def run_rules(session, actor, lead: Lead, old_status: str | None, new_status: str):
@@ -545,47 +524,46 @@ def run_rules(session, actor, lead: Lead, old_status: str | None, new_status: st
     Never raises a DomainError: each refused conversion is rolled back to its SAVEPOINT and its
     reason recorded on the lead's timeline; the status change (and everything the caller did
     before) stands. Adds and flushes, never commits."""
-    rules = list(session.scalars(_ACTIVE.where(AutomationRule.on_status == new_status)))
-    if not rules or lead.converted:
+    rules = active_rules(session)
+    if not rules.by_status.get(new_status) or lead.converted:
         return None
     values = LeadValues(session, lead)
-    for rule in rules:
+    for rule in rules.by_status[new_status]:
         try:
             if not matches(values, rule.conditions):
                 continue
         except DomainError as e:
             _not_converted(session, actor, lead, rule, reason(e))
             continue
-        conversion = _convert(session, actor, lead, rule)
+        conversion = _convert(session, actor, lead, rule, rules)
         if conversion is not None:
             return conversion
     return None
 
 
-def _convert(session, actor, lead: Lead, rule: AutomationRule):
+def _convert(session, actor, lead: Lead, rule: ActiveRule, rules: ActiveRules):
     """One rule's conversion in a SAVEPOINT; the Conversion, or None (reason on the timeline)."""
     if actor is None:
         _not_converted(session, actor, lead, rule, Text(NO_ACTOR))
         return None
-    name = rule.name  # read before: a rolled-back SAVEPOINT expires what it touched
     try:
+        options = rules.options_for(session, actor, rule)
         with session.begin_nested():
-            conversion = apply(session, actor, lead.id, rule_options(rule, lead))
+            conversion = apply(session, actor, lead.id, options.for_lead(lead))
     except DomainError as e:
-        _not_converted(session, actor, lead, rule, reason(e), name)
+        _not_converted(session, actor, lead, rule, reason(e))
         return None
     except IntegrityError:  # a concurrent conversion created what this one meant to (unique keys)
-        _not_converted(session, actor, lead, rule, Text(CONCURRENT), name)
+        _not_converted(session, actor, lead, rule, Text(CONCURRENT))
         return None
-    record_event(session, "lead", lead.id, "rule_converted", Text(CONVERTED, name=name), actor.id,
+    record_event(session, "lead", lead.id, "rule_converted", Text(CONVERTED, name=rule.name), actor.id,
                  {"rule_id": rule.id, "conversion_id": conversion.id})
     session.flush()
     return conversion
 
 
-def _not_converted(session, actor, lead: Lead, rule: AutomationRule, why, name: str | None = None) -> None:
-    record_event(session, "lead", lead.id, "rule_not_converted",
-                 Text(NOT_CONVERTED, name=name or rule.name, reason=why),
+def _not_converted(session, actor, lead: Lead, rule: ActiveRule, why) -> None:
+    record_event(session, "lead", lead.id, "rule_not_converted", Text(NOT_CONVERTED, name=rule.name, reason=why),
                  actor.id if actor is not None else None, {"rule_id": rule.id})
     session.flush()
 
@@ -607,5 +585,5 @@ def reason(error: DomainError) -> Text:
 
 
 __all__ = ["CONDITIONS_MAX", "DEAL_NAME_PLACEHOLDERS", "IN_MAX", "OPS", "OPTION_KEYS", "RULE_ACTIONS",
-           "canonical_options", "clean_rule", "condition_holds", "create_rule", "deal_name", "delete_rule",
+           "clean_rule", "condition_holds", "create_rule", "deal_name", "delete_rule",
            "get_rule", "list_rules", "matches", "require_admin", "rule_options", "run_rules", "update_rule"]

@@ -28,15 +28,16 @@ chunk in progress is rolled back: what is converted stays converted, the rest is
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, literal, select, update
 
 from ..conversion.bulk import BulkOptions, convert_chunk, validate
 from ..errors import N_, Conflict, Invalid, Problem, Text
-from ..fields import ID_SPEC, FieldError
+from ..fields import ID_SPEC, TAG_MAX, FieldError, model_specs
 from ..models import Job, JobResult, Lead, User, utcnow
 from . import keys
 from .leads import Q_MAX, LeadFilters, filter_clauses, lead_statuses
@@ -47,8 +48,13 @@ MAX_IDS = 100_000  # lead ids in one request (a filter selects any number)
 REASON_MAX = 500  # JobResult.reason's length
 OUTCOMES = ("pending", "converted", "skipped", "failed", "cancelled")
 FILTER_KEYS = ("status", "owner_id", "q", "tag", "converted", "source", "team_id", "created_from", "created_before")
-# The list's dashboard scope (the web bulk panel sends what the list showed): instants, ISO 8601.
+# The list's dashboard scope (the web bulk panel sends what the list showed): instants, RFC 3339
+# (ISO 8601 with an offset, api.md; the JSON Schema's "date-time"), kept in UTC.
 INSTANT_KEYS = ("created_from", "created_before")
+INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
+NOT_INSTANT = N_("must be a date and time with its offset (ISO 8601), e.g. 2026-01-31T09:00:00+01:00")
+# The longest text of each text filter: the list's search box, a tag, the lead source column.
+TEXT_MAX = {"q": Q_MAX, "tag": TAG_MAX, "source": model_specs(Lead)["lead_source"].length, "status": 60}
 CANCELLED = N_("The job was cancelled before this lead was converted.")
 Stopped = keys.Stopped
 
@@ -85,7 +91,8 @@ def parse_selection(session, data: dict) -> tuple[dict, dict]:
 
 def parse_filter(session, raw, errors: dict) -> dict:
     """The lead list filters of api.md (status, owner_id, q, tag, converted), and the list's
-    source, team_id, created_from / created_before (ISO instants), checked."""
+    source, team_id, created_from / created_before (RFC 3339 instants, kept in UTC), checked.
+    routes/api/jobs.py documents the same rules as JSON Schema."""
     if not isinstance(raw, dict):
         errors["filter"] = [Problem("not_object")]
         return {}
@@ -100,17 +107,18 @@ def parse_filter(session, raw, errors: dict) -> dict:
             except FieldError as e:
                 errors[where] = [e.problem]
         elif key in INSTANT_KEYS:
-            try:
-                out[key] = datetime.fromisoformat(value).isoformat()
-            except (TypeError, ValueError):
-                errors[where] = [Text("must be a date and time (ISO 8601)")]
+            instant = parse_instant(value)
+            if instant is None:
+                errors[where] = [Problem("not_datetime", NOT_INSTANT)]
+            else:
+                out[key] = instant.isoformat()
         elif key == "converted":
             if not isinstance(value, bool):
                 errors[where] = [Problem("not_bool")]
             else:
                 out[key] = value
-        elif not isinstance(value, str) or "\x00" in value or len(value) > (Q_MAX if key == "q" else 60):
-            errors[where] = [Problem("too_long", max=Q_MAX if key == "q" else 60)]
+        elif (problem := text_problem(value, TEXT_MAX[key])) is not None:
+            errors[where] = [problem]
         elif key == "status":
             allowed = ["", "all", *(s.key for s in lead_statuses(session))]
             if value not in allowed:
@@ -120,6 +128,35 @@ def parse_filter(session, raw, errors: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def parse_instant(value) -> datetime | None:
+    """The UTC instant of an RFC 3339 date-time ("2026-01-31T09:00:00+01:00", "...Z"; a leap
+    second is the instant after :59), else None (a date alone, no offset, out of range)."""
+    text = value.upper() if isinstance(value, str) else ""
+    match = INSTANT_RE.fullmatch(text)
+    if match is None:
+        return None
+    leap = match.group(1) == "60"
+    if leap:
+        text = text[:match.start(1)] + "59" + text[match.end(1):]
+    try:
+        return (datetime.fromisoformat(text) + timedelta(seconds=leap)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def text_problem(value, limit: int) -> Problem | None:
+    """Why `value` is no text filter of at most `limit` characters, or None."""
+    if not isinstance(value, str):
+        return Problem("not_text")
+    if "\x00" in value:
+        return Problem("nul")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return Problem("bad_unicode")
+    return Problem("too_long", max=limit) if len(value) > limit else None
 
 
 def lead_filters(stored: dict) -> LeadFilters:

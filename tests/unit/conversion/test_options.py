@@ -182,3 +182,32 @@ def test_fields_with_nested_numbers_hash_and_are_refused_not_a_500():
 
     options = ConversionOptions.parse({"contact": {"fields": {"title": [Decimal("1.5")], "x": {"y": Decimal("2")}}}})
     assert len(request_hash(1, options)) == 64
+
+
+@pytest.mark.parametrize("part", ["deal", "task"])
+@pytest.mark.parametrize("value", ["", " ", 0, False, [], "null"])
+def test_c5_1_only_null_or_absent_means_no_deal_or_task(part, value):
+    """api.md: `null` or absent is no deal (no task); "" is no object: refused like any wrong type."""
+    for strict in (True, False):
+        with pytest.raises(InvalidOptions) as e:
+            ConversionOptions.from_dict({part: value}, strict=strict)
+        assert list(e.value.errors) == [part] and e.value.status == 422 and e.value.code == "invalid"
+        [problem] = e.value.errors[part]
+        assert (problem.code, str(problem)) == ("not_object", "must be an object or null")
+    assert getattr(ConversionOptions.from_dict({part: None}, strict=True), part) is None
+    assert getattr(ConversionOptions.from_dict({}, strict=True), part) is None
+
+
+@pytest.mark.parametrize("body,key", [
+    ({"deal": {"stage": "Won", "currency": ""}}, "deal.currency"),
+    ({"deal": {"stage": "Won", "amount": ""}}, "deal.amount"),
+    ({"deal": {"stage": "Won", "closing_date": " "}}, "deal.closing_date"),
+    ({"task": {"subject": "Call", "due_date": ""}}, "task.due_date"),
+])
+def test_c7_5_in_json_a_blank_is_no_date_amount_or_currency(body, key):
+    """A form's blank input is no value; JSON says null for that (strict), as the schema documents."""
+    with pytest.raises(InvalidOptions) as e:
+        ConversionOptions.from_dict(body, strict=True)
+    assert list(e.value.errors) == [key]
+    part, name = key.split(".")
+    assert getattr(getattr(ConversionOptions.from_dict(body), part), name) is None

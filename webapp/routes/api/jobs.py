@@ -26,9 +26,9 @@ from ...i18n import translate
 from ...models import Job, JobResult, Lead
 from ...models.jobs import JOB_STATUSES
 from ...services import bulk
-from ...services.leads import Q_MAX, filter_clauses, lead_statuses
+from ...services.leads import filter_clauses, lead_statuses
 from . import bp
-from .conversions import ID, ID_OR_NULL, REQUEST_SCHEMA
+from .conversions import ID, ID_OR_NULL, NO_NUL, REQUEST_SCHEMA
 from .core import current_user, encode_cursor, json_body, page_params, reject_unknown_args
 from .openapi import add_operation, add_schema, body, path_id, query, ref, responses
 
@@ -45,6 +45,16 @@ def _bulk_choice(entity: str) -> dict:
     if entity == "account":
         props["parent_id"] = {**ID_OR_NULL, "description": "The parent account of the accounts created (C2.3)."}
     return {"type": ["object", "null"], "properties": props, "additionalProperties": False}
+
+
+def _text_filter(key: str, description: str | None = None) -> dict:
+    schema = {"type": "string", "maxLength": bulk.TEXT_MAX[key], "pattern": NO_NUL}
+    return {**schema, "description": description} if description else schema
+
+
+def _instant_filter(description: str) -> dict:
+    return {"type": "string", "format": "date-time",
+            "description": description + " (ISO 8601 with an offset, e.g. 2026-01-31T09:00:00+01:00)."}
 
 
 def _request_schema(session) -> dict:
@@ -68,10 +78,14 @@ def _request_schema(session) -> dict:
                 "properties": {
                     "status": {"type": "string", "enum": statuses,
                                "description": '"" open statuses only, "all" (default) open and closed.'},
-                    "owner_id": ID,
-                    "q": {"type": "string", "maxLength": Q_MAX, "pattern": "^[^\\u0000]*$"},
-                    "tag": {"type": "string", "maxLength": 60, "pattern": "^[^\\u0000]*$"},
+                    "owner_id": {**ID_OR_NULL, "description": "The leads' owner (null: anyone)."},
+                    "q": _text_filter("q"),
+                    "tag": _text_filter("tag"),
                     "converted": {"type": "boolean"},
+                    "source": _text_filter("source", "The lead source, exactly (the list's Source filter)."),
+                    "team_id": {**ID_OR_NULL, "description": "The leads' team (null: any team)."},
+                    "created_from": _instant_filter("Leads created at or after this instant"),
+                    "created_before": _instant_filter("Leads created before this instant"),
                 },
             },
             "account": _bulk_choice("account"),
