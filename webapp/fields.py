@@ -387,6 +387,8 @@ def model_specs(model) -> dict[str, FieldSpec]:
 
 # Any record id (a picker's posted value).
 ID_SPEC = FieldSpec("id", "Id", "lookup:any", minimum=1, maximum=INT_MAX)
+# A deal stage's probability of winning, in percent (services/pipelines).
+PROBABILITY_SPEC = FieldSpec("probability", "Probability", "number", minimum=0, maximum=100)
 
 CUSTOM_LENGTHS = {"text": 255, "email": 254, "phone": 40, "url": 255, "textarea": TEXT_MAX,
                   "picklist": 255}

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .models import DEFAULT_STAGES, DEFAULT_STATUSES, CurrencyRate, LeadStatus, Pipeline, Stage
+from .models import (
+    DEFAULT_PROBABILITIES,
+    DEFAULT_STAGES,
+    DEFAULT_STATUSES,
+    CurrencyRate,
+    LeadStatus,
+    Pipeline,
+    Stage,
+)
 from .permissions import ensure_roles
 
 
@@ -16,10 +24,9 @@ def ensure_reference_data(session) -> None:
             session.add(LeadStatus(key=key, label=label, category=category, position=position))
     if session.scalar(select(Pipeline.id).limit(1)) is None:
         pipeline = Pipeline(name="Sales", is_default=True)
-        probabilities = (10, 20, 40, 60, 100, 0)
         pipeline.stages = [
-            Stage(name=name, position=i, probability=probabilities[i])
-            for i, name in enumerate(DEFAULT_STAGES)
+            Stage(name=name, position=i, probability=probability)
+            for i, (name, probability) in enumerate(zip(DEFAULT_STAGES, DEFAULT_PROBABILITIES, strict=True))
         ]
         session.add(pipeline)
     if session.scalar(select(CurrencyRate.code).limit(1)) is None:

@@ -302,7 +302,7 @@ def _more_rows(db, admin) -> None:
     db.session.commit()
 
 
-TYPED_LABELS = {"À relancer", "Relance"}
+TYPED_LABELS = {"À relancer", "Relance", "Partenaires", "Ventes", "Intro", "Signé"}
 
 
 def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
@@ -516,6 +516,23 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.post("/admin/statuses/contacted/delete", {"move_to": "converted"}, 422)
     w.get("/admin/statuses/converted/delete")
     w.post("/admin/statuses/a_relancer/delete", {})
+    from webapp.models import Pipeline, Stage
+
+    sales = db.session.scalar(select(Pipeline).where(Pipeline.is_default.is_(True)))
+    held = db.session.scalar(select(Deal.stage).where(Deal.pipeline_id == sales.id).limit(1))
+    st = db.session.scalar(select(Stage).where(Stage.pipeline_id == sales.id, Stage.name == held))
+    other = db.session.scalar(select(Stage).where(Stage.pipeline_id == sales.id, Stage.name != held).limit(1))
+    w.get("/admin/pipelines")
+    w.post("/admin/pipelines", {"name": ""}, 422, contains="field-error")
+    w.post("/admin/pipelines", {"name": "Partenaires", "stages": "Intro\nSigné"})
+    w.post(f"/admin/pipelines/{sales.id}/rename", {f"p{sales.id}-name": "Ventes"})
+    w.post(f"/admin/pipelines/{sales.id}/default")
+    w.post(f"/admin/pipelines/{sales.id}/delete", status=409)
+    w.post(f"/admin/pipelines/{sales.id}/stages", {f"a{sales.id}-name": "Démo", f"a{sales.id}-probability": "150"}, 422)
+    w.post(f"/admin/pipelines/stages/{st.id}", {f"s{st.id}-name": st.name, f"s{st.id}-probability": "45"})
+    w.post(f"/admin/pipelines/stages/{st.id}/move", {"direction": "down"})
+    w.post(f"/admin/pipelines/stages/{st.id}/delete", {}, 409)
+    w.post(f"/admin/pipelines/stages/{st.id}/delete", {f"d{st.id}-move_to": other.name})
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))
@@ -620,7 +637,7 @@ def test_every_page_renders_in_french(client, app, db, demo, misses, fragment, t
     login(client, demo)
     with _Walker(client, app, fragment, _data_texts(db)) as walker:
         _walk(walker, client, app, db, demo, tmp_path)
-    # The labels the walk's administrator typed (a status) are data: |t finds no entry and shows
+    # The labels the walk's administrator typed (a status, a pipeline, its stages) are data: |t
     # them as typed, which is right.
     assert not misses - TYPED_LABELS, f"msgids without a French entry: {sorted(misses)[:20]}"
     assert not walker.leftovers, f"English left on French pages: {walker.leftovers}"

@@ -12,7 +12,7 @@ from .catalog import Campaign, CampaignMember, CurrencyRate, LineItem, Product, 
 from .contacts import Contact
 from .conversions import Conversion, Setting
 from .custom_fields import ENTITIES, FIELD_TYPES, CustomField, CustomFieldValue
-from .deals import DEFAULT_STAGES, Deal, Pipeline, Stage
+from .deals import DEFAULT_PROBABILITIES, DEFAULT_STAGES, Deal, Pipeline, Stage
 from .jobs import Job, JobResult
 from .leads import ADDRESS_TYPES, DEFAULT_STATUSES, STATUS_CATEGORIES, Address, Lead, LeadStatus
 from .stats import lead_stats  # noqa: F401  (the dashboard's counters and their triggers)
@@ -33,7 +33,8 @@ def _refresh_normalised_keys(session, flush_context, instances):
 
 
 __all__ = [
-    "ACTIVITY_KINDS", "ADDRESS_TYPES", "AUDIT_ACTIONS", "DEFAULT_STAGES", "DEFAULT_STATUSES", "ENTITIES",
+    "ACTIVITY_KINDS", "ADDRESS_TYPES", "AUDIT_ACTIONS", "DEFAULT_PROBABILITIES", "DEFAULT_STAGES",
+    "DEFAULT_STATUSES", "ENTITIES",
     "FIELD_TYPES", "PARENT_TYPES", "RECORD_MODELS", "STATUS_CATEGORIES", "TASK_STATUSES",
     "Account", "Address", "ApiToken", "Attachment", "AuditEntry", "AutomationRule", "Campaign",
     "CampaignMember", "Contact", "Conversion", "CurrencyRate", "CustomField", "CustomFieldValue",

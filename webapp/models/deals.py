@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..errors import N_
@@ -17,6 +17,8 @@ from .users import Team, User
 
 # Stored in English (stage names are data); pages show them with |t.
 DEFAULT_STAGES = (N_("Incoming"), N_("Qualification"), N_("Proposal"), N_("Negotiation"), N_("Won"), N_("Lost"))
+# Their probabilities (percent), as reference.py seeds them and a new pipeline starts with them.
+DEFAULT_PROBABILITIES = (10, 20, 40, 60, 100, 0)
 
 
 class Pipeline(db.Model):
@@ -25,6 +27,11 @@ class Pipeline(db.Model):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     stages: Mapped[list[Stage]] = relationship(order_by="Stage.position", back_populates="pipeline")
+    __table_args__ = (
+        # At most one default pipeline, whatever the race (services/pipelines keeps exactly one).
+        Index("uq_pipelines_default", "is_default", unique=True,
+              sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+    )
 
 
 class Stage(db.Model):
@@ -35,6 +42,8 @@ class Stage(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
     probability: Mapped[int] = mapped_column(Integer, default=0)
     pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+    # Deals name their stage: a name is unique in its pipeline.
+    __table_args__ = (Index("uq_stages_pipeline_name", "pipeline_id", "name", unique=True),)
 
 
 class Deal(Timestamps, db.Model):

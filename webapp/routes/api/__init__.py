@@ -38,4 +38,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # nothing for a cross-site form to ride on.
 csrf.exempt(bp)
 
-from . import automation_rules, conversions, core, jobs, openapi, records, statuses  # noqa: E402,F401  (views and handlers register on bp)
+from . import (  # noqa: E402,F401  (views and handlers register on bp)
+    automation_rules,
+    conversions,
+    core,
+    jobs,
+    openapi,
+    pipelines,
+    records,
+    statuses,
+)
