@@ -638,7 +638,7 @@ def test_every_page_renders_in_french(client, app, db, demo, misses, fragment, t
     with _Walker(client, app, fragment, _data_texts(db)) as walker:
         _walk(walker, client, app, db, demo, tmp_path)
     # The labels the walk's administrator typed (a status, a pipeline, its stages) are data: |t
-    # them as typed, which is right.
+    # finds no entry and shows them as typed, which is right.
     assert not misses - TYPED_LABELS, f"msgids without a French entry: {sorted(misses)[:20]}"
     assert not walker.leftovers, f"English left on French pages: {walker.leftovers}"
     unwalked = _html_endpoints(app) - walker.endpoints - set(NOT_HTML)
