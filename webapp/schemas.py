@@ -85,10 +85,24 @@ def _custom_schema(session, entity: Entity, create: bool) -> dict:
     return schema
 
 
+# A custom value as answered (custom_values._typed): decimals as strings, dates ISO.
+_CUSTOM_OUT = {"checkbox": {"type": "boolean"}, "number": {"type": "integer"}, "decimal": {"type": "string"},
+               "date": {"type": "string", "format": "date"}}
+
+
+def _custom_output_schema(session, entity: Entity) -> dict:
+    """The custom values of a record as answered: only the keys that hold a value."""
+    props = {cf.key: {**_CUSTOM_OUT.get(cf.type, {"type": "string"}), "title": cf.label}
+             for cf in custom_definitions(session, entity.name).values()}
+    return {"type": "object", "properties": props,
+            "description": "Custom field key -> value (GET /custom-fields describes the fields); a field "
+                           "without a value is absent."}
+
+
 def field_schema(session, entity: Entity, f: Field, output: bool = False, create: bool = True) -> dict:
     """JSON Schema of one field, for input (what is accepted) or output (what is answered)."""
     if f.kind == "custom":
-        return {"type": "object"} if output else _custom_schema(session, entity, create)
+        return _custom_output_schema(session, entity) if output else _custom_schema(session, entity, create)
     if f.kind == "ref":
         schema = model_specs(entity.model)[f.name].json_schema()
     else:

@@ -533,6 +533,20 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.post(f"/admin/pipelines/stages/{st.id}/move", {"direction": "down"})
     w.post(f"/admin/pipelines/stages/{st.id}/delete", {}, 409)
     w.post(f"/admin/pipelines/stages/{st.id}/delete", {f"d{st.id}-move_to": other.name})
+    from webapp.models import CustomField
+
+    w.get("/admin/custom-fields")
+    w.get("/admin/custom-fields?entity=deal")
+    w.post("/admin/custom-fields?entity=lead", {"label": "", "type": "text"}, 422)
+    w.post("/admin/custom-fields?entity=lead", {"label": "Numéro client", "type": "text", "length": "20",
+                                                "also_contact": "y"})
+    cf = db.session.scalar(select(CustomField).where(CustomField.entity == "lead", CustomField.key == "numero_client"))
+    w.post(f"/admin/custom-fields/{cf.id}/move", {"direction": "up"})
+    w.get(f"/admin/custom-fields/{cf.id}/edit")
+    w.post(f"/admin/custom-fields/{cf.id}/edit", {"label": "", "type": "text"}, 422)
+    w.post(f"/admin/custom-fields/{cf.id}/edit", {"label": "Numéro de client", "type": "text", "length": "30"})
+    w.get(f"/admin/custom-fields/{cf.id}/delete")
+    w.post(f"/admin/custom-fields/{cf.id}/delete", {"confirm": "1"})
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))

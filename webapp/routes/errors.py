@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, jsonify, render_template, request
+from flask import has_request_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -42,11 +42,16 @@ def error_response(status: int, message: str | None = None):
     return render_template(template, status=status, message=message), status
 
 
+_VIEWS = "crm.error_views"
+
+
 def on_error(error_class, view) -> None:
     """For the rest of this request, show a refusal of `error_class` with `view(error)` — e.g.
     the form again with each reason next to its field (422). The handler below calls it, so a
     route says how its refusals look without catching them."""
-    g.setdefault("error_views", []).append((error_class, view))
+    # Kept on the request, not on g: an app context (and its g) may outlive one request (a test's,
+    # a CLI's), and a view left from an earlier request must never answer for this one.
+    request.environ.setdefault(_VIEWS, []).append((error_class, view))
 
 
 def render_domain_error(e):
@@ -61,7 +66,7 @@ def render_domain_error(e):
         if e.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
-    for error_class, view in reversed(g.get("error_views", [])):
+    for error_class, view in reversed(request.environ.get(_VIEWS, []) if has_request_context() else []):
         if isinstance(e, error_class):
             return view(e)
     from ..htmx import is_htmx

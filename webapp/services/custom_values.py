@@ -62,7 +62,8 @@ def _typed(kind: str, text, number, day):
     if kind == "number":
         return None if number is None else int(number)
     if kind == "decimal":
-        return None if number is None else str(number.normalize())
+        # format "f": 10.000000 is "10", never str()'s "1E+1".
+        return None if number is None else format(number.normalize(), "f")
     if kind == "date":
         return day.isoformat() if day else None
     return text

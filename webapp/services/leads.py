@@ -30,6 +30,7 @@ from ..models import (
     Campaign,
     CampaignMember,
     Conversion,
+    CustomFieldValue,
     Lead,
     LeadStatus,
     LineItem,
@@ -194,12 +195,15 @@ class LeadFilters:
     team_id: int | None = None
     created_from: datetime | None = None
     created_before: datetime | None = None
+    # Custom picklist / checkbox filters (the lead list): (field id, normalised value, holds it?);
+    # (3, "true", False) is "checkbox 3 is not ticked" (no value or false).
+    custom: tuple[tuple[int, str, bool], ...] = ()
 
     @property
     def counted(self) -> bool:
         """Whether lead_counts can answer (it knows visibility, owner, status, converted)."""
         return not (search_text(self.q) or search_text(self.tag) or search_text(self.source)
-                    or self.team_id is not None or self.created_from or self.created_before)
+                    or self.team_id is not None or self.created_from or self.created_before or self.custom)
 
 
 @dataclass
@@ -382,6 +386,11 @@ def filter_clauses(session, actor: User | None, filters: LeadFilters, any_status
         clauses.append(Lead.created_at >= filters.created_from)
     if filters.created_before is not None:
         clauses.append(Lead.created_at < filters.created_before)
+    for field_id, norm, holds in filters.custom:
+        # A field belongs to one entity: its id alone says the values are leads' (ix_cfv_norm).
+        having = select(CustomFieldValue.parent_id).where(CustomFieldValue.field_id == field_id,
+                                                          CustomFieldValue.value_norm == norm)
+        clauses.append(Lead.id.in_(having) if holds else Lead.id.not_in(having))
     drivers = []
     for condition, drives in ([_tag_condition(session, tag)] if tag else []) + (
             [_search_condition(session, q, count)] if q else []):

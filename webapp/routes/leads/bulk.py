@@ -57,6 +57,9 @@ def selection_of(form: BulkConvertForm) -> tuple[dict, dict]:
         if not lists.validate():
             return {}, {"filter": [_("These filters cannot be applied.")]}
         f = lists.filters()
+        if f.custom:  # a stored bulk filter (services/bulk.lead_filters) has no custom fields: never more leads
+            return {}, {"filter": [_("A filter on custom fields cannot select leads for a bulk conversion yet: "
+                                     "select the leads on the page instead.")]}
         out = {"status": f.status, "converted": bool(f.converted)}
         for key, value in (("q", f.q), ("tag", f.tag), ("source", f.source), ("owner_id", f.owner_id),
                            ("team_id", f.team_id)):

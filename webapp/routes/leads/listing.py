@@ -20,6 +20,7 @@ from ...htmx import render
 from ...i18n import _l, fmt_date, translate
 from ...models import Team
 from ...models.base import start_of_day
+from ...services.custom_values import custom_fields, custom_norm
 from ...services.leads import (
     Q_MAX,
     SORT_LABELS,
@@ -59,6 +60,22 @@ class LeadListForm(Form):
     created_from = DateField(_l("Created from"), validators=[Optional()])
     created_to = DateField(_l("Created until"), validators=[Optional()])
 
+    # {input name: CustomField}: the custom picklist / checkbox filters (set by filter_form).
+    custom_defs: dict = {}
+
+    def custom_filters(self) -> tuple:
+        """The chosen custom filters as LeadFilters.custom: (field id, normalised value, holds it?)."""
+        out = []
+        for name, definition in self.custom_defs.items():
+            value = self[name].data
+            if not value:
+                continue
+            if definition.type == "checkbox":
+                out.append((definition.id, "true", value == "true"))
+            else:
+                out.append((definition.id, custom_norm(definition, value), True))
+        return tuple(out)
+
     def filters(self) -> LeadFilters:
         """The validated values as the service's filters."""
         return LeadFilters(
@@ -69,6 +86,7 @@ class LeadListForm(Form):
             team_id=int(self.team.data) if self.team.data else None,
             created_from=_day_start(self.created_from.data),
             created_before=_day_start(self.created_to.data and self.created_to.data + timedelta(days=1)),
+            custom=self.custom_filters(),
         )
 
 
@@ -77,9 +95,25 @@ def _day_start(day):
     return start_of_day(day, get_timezone()) if day else None
 
 
+CUSTOM_FILTER_TYPES = ("picklist", "checkbox")
+
+
 def filter_form(args) -> LeadListForm:
-    """The filter form bound to `args`, with its choices loaded (shared with the board)."""
-    form = LeadListForm(args)
+    """The filter form bound to `args`, with its choices loaded (shared with the board); a
+    select per custom picklist / checkbox field of leads (cf_<key>)."""
+    defs = {f"cf_{f.key}": f for f in custom_fields(db.session, "lead") if f.type in CUSTOM_FILTER_TYPES}
+    form_class = LeadListForm
+    if defs:
+        form_class = type("LeadListFormWithCustom", (LeadListForm,),
+                          {name: SelectField(f.label, default="") for name, f in defs.items()})
+    form = form_class(args)
+    form.custom_defs = defs
+    for name, f in defs.items():
+        if f.type == "checkbox":
+            pairs = [("", _("Any")), ("true", _("Yes")), ("false", _("No"))]
+        else:
+            pairs = [("", _("Any")), *((o, o) for o in f.options or ())]
+        form[name].choices = [SelectChoice(k, v) for k, v in pairs]
     status = [("", _("Open leads")), ("all", _("Open and closed")), *status_choices()]
     form.status.choices = [SelectChoice(k, v) for k, v in status]
     form.owner.choices = [SelectChoice(k, v) for k, v in owner_choices(blank=_("Anyone"))]
@@ -104,7 +138,7 @@ def index():
     args = {k: v for k, v in request.args.items() if v and k != "cursor"}
     next_url = url_for("leads.index", **args, cursor=page.next_cursor) if page.next_cursor else None
     filtered = any(k in args for k in ("q", "status", "owner", "tag", "source", "converted", "team",
-                                       "created_from", "created_to"))
+                                       "created_from", "created_to")) or any(k in args for k in form.custom_defs)
     # A "Load more" request (it carries a cursor) appends rows; anything else swaps the results.
     fragment = "leads/_page.html" if cursor else "leads/_rows.html"
     return render(
