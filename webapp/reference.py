@@ -14,6 +14,7 @@ from .models import (
     Stage,
 )
 from .permissions import ensure_roles
+from .services import currencies
 
 
 def ensure_reference_data(session) -> None:
@@ -37,3 +38,4 @@ def ensure_reference_data(session) -> None:
             CurrencyRate(code="CHF", rate="1.05"),
         ])
     session.flush()
+    currencies.ensure_dated_rates(session)  # the seeded rates, valid from today

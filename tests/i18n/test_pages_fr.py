@@ -152,7 +152,10 @@ def _data_texts(db) -> list[str]:
 
     from webapp.extensions import db as _db
 
-    texts = {z.replace("_", " ") for z in pytz.common_timezones}
+    from webapp.services.currencies import iso_codes
+
+    # Time zone names and ISO currency codes (ALL is the lek, TRY the lira) are not English.
+    texts = {z.replace("_", " ") for z in pytz.common_timezones} | set(iso_codes())
     for table in _db.metadata.sorted_tables:
         for column in table.columns:
             if isinstance(column.type, (String, Text)) and table.name not in NOT_DATA:
@@ -547,6 +550,23 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.post(f"/admin/custom-fields/{cf.id}/edit", {"label": "Numéro de client", "type": "text", "length": "30"})
     w.get(f"/admin/custom-fields/{cf.id}/delete")
     w.post(f"/admin/custom-fields/{cf.id}/delete", {"confirm": "1"})
+    from webapp.models import ExchangeRate
+
+    w.get("/admin/currencies")
+    w.post("/admin/currencies/company", {"company-currency": "USD"}, 409)
+    w.post("/admin/currencies/rates", {"new-currency": "USD", "new-rate": "-1", "new-valid_from": "2026-11-01"}, 422)
+    w.post("/admin/currencies/rates", {"new-currency": "USD", "new-rate": "0.9", "new-valid_from": "2026-11-01"})
+    rate = db.session.scalar(select(ExchangeRate).where(ExchangeRate.currency == "USD")
+                             .order_by(ExchangeRate.id.desc()))
+    w.get(f"/admin/currencies/rates/{rate.id}")
+    w.get(f"/admin/currencies/rates/{rate.id}/edit")
+    w.post(f"/admin/currencies/rates/{rate.id}", {f"rate{rate.id}-currency": "USD", f"rate{rate.id}-rate": "abc",
+                                                  f"rate{rate.id}-valid_from": "2026-11-01"}, 422)
+    w.post(f"/admin/currencies/rates/{rate.id}", {f"rate{rate.id}-currency": "USD", f"rate{rate.id}-rate": "0.91",
+                                                  f"rate{rate.id}-valid_from": "2026-11-01"})
+    w.post(f"/admin/currencies/rates/{rate.id}/delete")
+    w.get("/deals/converted?amount=100&currency=USD")
+    w.get("/deals/converted?amount=100&currency=GBP")
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))

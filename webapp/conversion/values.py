@@ -4,6 +4,7 @@ currency (C5.1-C5.3) and the follow-up task (C5.4). Functions of a plan.Planning
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import bindparam, select
@@ -12,8 +13,9 @@ from .. import permissions
 from ..entities import noun
 from ..errors import Problem, Text
 from ..fields import FieldError
-from ..models import Account, Campaign, CurrencyRate, Pipeline, Stage, User
+from ..models import Account, Campaign, Pipeline, Stage, User
 from ..normalize import norm_company, norm_email, norm_name
+from ..services.currencies import rates_on
 from ..services.custom_values import get_custom, validate_custom
 from .mapping import build_values, field_specs, fill_empty_only, is_empty
 from .plan import EntityPlan, Planning
@@ -201,9 +203,6 @@ _PIPELINE = _pipeline_rows(bindparam("pipeline_id"))
 _DEFAULT_PIPELINE = _pipeline_rows(
     select(Pipeline.id).where(Pipeline.is_default.is_(True)).order_by(Pipeline.id).limit(1)
     .correlate(None).scalar_subquery())
-_RATES = select(CurrencyRate.code, CurrencyRate.rate, CurrencyRate.is_base)
-
-
 def pipeline_and_stages(session, pipeline_id: int | None) -> tuple[int, str, list[str]] | None:
     """(id, name, stage names in order) of the pipeline `pipeline_id`, else of the default one;
     None when there is none. One query (plain rows: nothing here is written)."""
@@ -221,7 +220,7 @@ def deal_money(p: Planning, d, values: dict) -> None:
     if d.currency is None and d.amount is None:
         values["currency"] = p.lead.currency or "EUR"
         return
-    rates = memoized(p, "rates", lambda: {r.code: r for r in p.session.execute(_RATES)})
+    rates = memoized(p, "rates", lambda: rates_on(p.session, date.today()))  # the rates in force today
     if d.currency:
         if rates and d.currency not in rates:
             p.err("deal.currency", Text("{currency} is not a configured currency", currency=d.currency))

@@ -8,7 +8,16 @@ from .activities import ACTIVITY_KINDS, TASK_STATUSES, Attachment, Note, Task
 from .audit import AUDIT_ACTIONS, AuditEntry
 from .automation import AutomationRule
 from .base import PARENT_TYPES, utcnow
-from .catalog import Campaign, CampaignMember, CurrencyRate, LineItem, Product, Tag, Tagging
+from .catalog import (
+    Campaign,
+    CampaignMember,
+    CurrencyRate,
+    ExchangeRate,
+    LineItem,
+    Product,
+    Tag,
+    Tagging,
+)
 from .contacts import Contact
 from .conversions import Conversion, Setting
 from .custom_fields import ENTITIES, FIELD_TYPES, CustomField, CustomFieldValue
@@ -37,7 +46,7 @@ __all__ = [
     "DEFAULT_STATUSES", "ENTITIES",
     "FIELD_TYPES", "PARENT_TYPES", "RECORD_MODELS", "STATUS_CATEGORIES", "TASK_STATUSES",
     "Account", "Address", "ApiToken", "Attachment", "AuditEntry", "AutomationRule", "Campaign",
-    "CampaignMember", "Contact", "Conversion", "CurrencyRate", "CustomField", "CustomFieldValue",
+    "CampaignMember", "Contact", "Conversion", "CurrencyRate", "ExchangeRate", "CustomField", "CustomFieldValue",
     "Deal", "Job", "JobResult", "Lead", "LeadStatus", "LineItem", "Note", "Pipeline", "Product",
     "Role", "Setting", "Stage", "Tag", "Tagging", "Task", "Team", "TimelineEvent", "User",
     "record_event", "utcnow",

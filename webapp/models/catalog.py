@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -61,12 +62,28 @@ class LineItem(db.Model):
 
 
 class CurrencyRate(db.Model):
-    """How many units of the base currency one unit of `code` is worth (C5.3)."""
+    """A currency of this CRM (the forms offer these codes) and, for `is_base`, the company
+    currency. `rate`: how many units of the company currency one unit of `code` is worth today
+    (C5.3) — the rate in force of its ExchangeRate history, kept in step by services.currencies
+    (0: no rate applies; 1 for the company currency)."""
 
     __tablename__ = "currency_rates"
     code: Mapped[str] = mapped_column(String(3), primary_key=True)
     rate: Mapped[Decimal] = mapped_column(Numeric(18, 8))
     is_base: Mapped[bool] = mapped_column(default=False)
+
+
+class ExchangeRate(db.Model):
+    """A dated exchange rate (issue 10, C5.3): from `valid_from` until the next rate of the same
+    currency, one unit of `currency` is worth `rate` units of the company currency."""
+
+    __tablename__ = "exchange_rates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), ForeignKey("currency_rates.code"))
+    rate: Mapped[Decimal] = mapped_column(Numeric(18, 8))
+    valid_from: Mapped[date] = mapped_column(Date)
+    __table_args__ = (UniqueConstraint("currency", "valid_from", name="uq_exchange_rates_currency_day"),
+                      Index("ix_exchange_rates_day", "valid_from", "id"))
 
 
 class Tag(db.Model):

@@ -16,8 +16,11 @@ from ..i18n import translate
 from ..models import Account, Campaign, Contact, CurrencyRate, Pipeline
 from ..services.records import stage_names
 from . import recordviews as views
+from .currency_display import converted_amount
 
 bp = Blueprint("deals", __name__, url_prefix="/deals")
+# The amount in the company currency under a deal's amount (this form, the conversion preview).
+bp.add_app_template_global(converted_amount, "converted_amount")
 
 
 def _pipelines():
@@ -65,6 +68,16 @@ def stages():
     names = stage_names(db.session, views.int_arg("pipeline_id"))
     return vary(current_app.make_response(render_template(
         "macros/_options.html", choices=[(n, translate(n)) for n in names], blank=None, select_first=True)))
+
+
+@bp.get("/converted")
+@login_required
+def converted():
+    """The line under the amount: ?amount= (as typed) and ?currency= in the company currency
+    at today's rate, or that no rate applies; empty when there is nothing to convert."""
+    return vary(current_app.make_response(render_template(
+        "deals/_converted.html", converted=converted_amount(request.args.get("amount"),
+                                                            request.args.get("currency")))))
 
 
 @bp.get("/new")

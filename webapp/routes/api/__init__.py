@@ -42,6 +42,7 @@ from . import (  # noqa: E402,F401  (views and handlers register on bp)
     automation_rules,
     conversions,
     core,
+    currencies,
     custom_fields,
     jobs,
     openapi,
