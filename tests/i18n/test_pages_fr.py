@@ -151,7 +151,6 @@ def _data_texts(db) -> list[str]:
     from sqlalchemy import String, Text, select
 
     from webapp.extensions import db as _db
-
     from webapp.services.currencies import iso_codes
 
     # Time zone names and ISO currency codes (ALL is the lek, TRY the lira) are not English.
