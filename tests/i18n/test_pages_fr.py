@@ -566,6 +566,66 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.post(f"/admin/currencies/rates/{rate.id}/delete")
     w.get("/deals/converted?amount=100&currency=USD")
     w.get("/deals/converted?amount=100&currency=GBP")
+    # Automation rules (issue 10 item 7): the list, the form and its htmx re-renders (a row added,
+    # removed, a field / "+ add a field" changed), create and edit refused (422, each reason next
+    # to its widget) then done, a run on the list and the rule's page, toggle and moves (refused,
+    # then done), the delete step, unknown rules.
+    from webapp.models import AutomationRule
+    from webapp.services.custom_values import set_custom
+    from webapp.services.leads import change_status
+
+    w.get("/admin/rules")
+    w.get("/admin/rules/new")
+    rule_form = {"name": "Pistes du salon", "on_status": "contacted", "active": "y",
+                 "conditions-0-field": "lead_source", "conditions-0-op": "equals", "conditions-0-value": "Salon",
+                 "conditions-1-field": "employees", "conditions-1-op": "in", "conditions-1-value": "10\n50",
+                 "conditions-2-field": "tags", "conditions-2-op": "contains", "conditions-2-value": "salon",
+                 "conditions-3-field": "email_opt_out", "conditions-3-op": "equals", "conditions-3-value": "false",
+                 "create_deal": "y", "deal_name": "{company} – salon", "deal_pipeline_id": sales.id,
+                 "deal_stage": other.name, "deal_shown": "amount", "deal_amount": "1 500,50", "create_task": "y",
+                 "task_subject": "Rappeler", "task_due_date": "2031-01-15", "attachments_to": "contact",
+                 "tags_to": ["contact", "deal"], "owner_mode": "each"}
+    w.post("/admin/rules/new/form", {**rule_form, "conditions-action": "add"})
+    w.post("/admin/rules/new/form", {**rule_form, "conditions-action": "remove-1"})
+    w.post("/admin/rules/new/form", {**rule_form, "conditions-0-field": "currency", "conditions-0-op": "in",
+                                     "conditions-0-value": ["EUR", "CHF"], "conditions-2-op": "empty",
+                                     "add_field": "closing_date"})
+    w.post("/admin/rules", {**rule_form, "name": "", "on_status": "nulle-part", "conditions-1-value": "10\ndix",
+                            "conditions-4-field": "email", "conditions-4-op": "equals", "conditions-4-value": "",
+                            "conditions-5-field": "employees", "conditions-5-op": "contains",
+                            "conditions-5-value": "1", "deal_name": "{entreprise}", "deal_pipeline_id": "999999",
+                            "task_due_date": "demain", "owner_mode": "one", "owner_id": "999999"}, 422,
+           contains='id="conditions-1-value-error"')
+    w.post("/admin/rules", rule_form)
+    w.post("/admin/rules", {**rule_form, "name": "pistes du SALON"}, 422, contains='id="name-error"')
+    w.post("/admin/rules", {"name": "Toutes les qualifiées", "on_status": "qualified", "active": "y",
+                            "deal_name": "{company}", "attachments_to": "contact", "tags_to": ["contact"],
+                            "owner_mode": "each"})
+    rule = db.session.scalar(select(AutomationRule).where(AutomationRule.name == "Pistes du salon"))
+    every = db.session.scalar(select(AutomationRule).where(AutomationRule.name == "Toutes les qualifiées"))
+    ruled = open_leads[-1]
+    set_custom(db.session, "lead", ruled.id, {"segment": "SMB"})  # its required field filled: it converts
+    change_status(db.session, admin, ruled, "qualified")  # a run of "Toutes les qualifiées"
+    db.session.commit()
+    w.get("/admin/rules")
+    w.get(f"/admin/rules/{rule.id}")
+    w.get(f"/admin/rules/{every.id}")
+    w.post(f"/admin/rules/{rule.id}/form", {**rule_form, "conditions-action": "add"})
+    w.post(f"/admin/rules/{rule.id}", {**rule_form, "name": "x" * 121, "conditions-0-op": "contient"}, 422,
+           contains='id="name-error"')
+    w.post(f"/admin/rules/{rule.id}", {**rule_form, "name": "Pistes des salons"})
+    w.post(f"/admin/rules/{rule.id}/active", {"active": "peut-être"}, 422)
+    w.post(f"/admin/rules/{rule.id}/active", {"active": "0"})
+    w.post(f"/admin/rules/{rule.id}/active", {"active": "1"})
+    w.post(f"/admin/rules/{rule.id}/move", {"direction": "ailleurs"}, 422)
+    w.post(f"/admin/rules/{rule.id}/move", {"direction": "up"})
+    w.post(f"/admin/rules/{rule.id}/move", {"direction": "down"})
+    w.post(f"/admin/rules/{every.id}/move", {"direction": "down"})
+    w.get(f"/admin/rules/{rule.id}/delete")
+    w.post(f"/admin/rules/{rule.id}/delete")
+    w.post(f"/admin/rules/{every.id}/delete")
+    w.get("/admin/rules/999999", status=404)
+    w.post("/admin/rules/999999/active", {"active": "0"}, 404)
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))

@@ -25,7 +25,9 @@ class TimelineEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     actor: Mapped[User | None] = relationship()
-    __table_args__ = (Index("ix_timeline_parent", "parent_type", "parent_id", "created_at"),)
+    __table_args__ = (Index("ix_timeline_parent", "parent_type", "parent_id", "created_at"),
+                      # The events of one kind, recent first (the automation rules' runs: admin.rules).
+                      Index("ix_timeline_kind", "kind", "created_at"))
 
     def __init__(self, message: str = "", data: dict | None = None, **kw):
         # A Text keeps its template and params in data["text"]: the page shows the event in

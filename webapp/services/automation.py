@@ -31,15 +31,23 @@ Decisions (issue 9 item 6):
   field's), and compare normalised (FieldSpec.norm): case, accents and punctuation do not count
   for text, e-mails and phones compare as keys, numbers and dates by value.
 
-Raises (create / update / delete / get): Forbidden (not an administrator), NotFound, Invalid
-(field errors, keys like "conditions.0.value" and "options.deal.pipeline_id"; nothing written).
+- Every change of a rule (create, update, delete, move) is recorded in the settings audit
+  (services.audit, area "automation_rule", keyed by the rule's name) in the same transaction, here
+  and only here: the admin screen and the API both go through these functions.
+- The rules' runs are the lead timeline's "rule_converted" / "rule_not_converted" events (their
+  data names the rule): last_runs() and recent_runs() read them for the admin screen.
+
+Raises (create / update / delete / move / get): Forbidden (not an administrator), NotFound,
+Invalid (field errors, keys like "conditions.0.value" and "options.deal.pipeline_id"; nothing
+written).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import event, func, select
+from sqlalchemy import and_, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,8 +59,9 @@ from ..conversion.options import ACTIONS
 from ..conversion.serialize import jsonable
 from ..errors import N_, DomainError, Forbidden, Invalid, NotFound, Problem, Text
 from ..fields import INT_MAX, TEXT_KINDS, FieldError, FieldSpec, custom_spec, model_specs
-from ..models import AutomationRule, Lead, record_event
+from ..models import AutomationRule, Lead, TimelineEvent, record_event, utcnow
 from ..normalize import text_problem, words
+from . import audit
 from .custom_values import get_custom
 from .tags import get_tags
 
@@ -65,6 +74,10 @@ FIELD_NAME_MAX = 100  # a condition's field name (custom keys are at most 60 cha
 # Lead fields a condition may not test: the status is the rule's own trigger.
 NOT_CONDITIONS = ("status", "custom")
 RULE_FIELDS = ("name", "on_status", "conditions", "options", "active", "position")
+AREA = "automation_rule"  # the settings audit's area (services.audit.AREAS)
+RUN_KINDS = ("rule_converted", "rule_not_converted")  # a rule's runs: these timeline events
+RUNS_DAYS = 30  # the window of last_runs()' counts
+MOVES = ("up", "down")
 READ_ONLY = ("id", "created_by", "created_at", "updated_at")
 # The bulk subset of the conversion options (api.md "Bulk"): what a rule may set.
 OPTION_KEYS = ("account", "contact", "deal", "task", "attachments_to", "activities_to", "tags_to", "owner_id")
@@ -130,6 +143,7 @@ def create_rule(session, actor, data) -> AutomationRule:
         setattr(rule, key, value)
     session.add(rule)
     session.flush()
+    audit.record(session, actor, AREA, rule.name, "created", after=_snapshot(rule))
     return rule
 
 
@@ -141,18 +155,61 @@ def update_rule(session, actor, rule: AutomationRule, data, *, replace_all: bool
     values = clean_rule(session, actor, data, None if replace_all else rule, rule_id=rule.id)
     if replace_all:
         values = {"conditions": [], "options": default_options(), "active": True, **values}
+    before = _snapshot(rule)
     for key, value in values.items():
         if getattr(rule, key) != value:
             setattr(rule, key, value)
     session.flush()
+    audit.record(session, actor, AREA, rule.name, "updated", before, _snapshot(rule))
     return rule
 
 
 def delete_rule(session, actor, rule: AutomationRule) -> None:
     """Delete a rule (leads it converted stay converted); raises Forbidden."""
     require_admin(actor)
+    before = _snapshot(rule)
     session.delete(rule)
     session.flush()
+    audit.record(session, actor, AREA, before["name"], "deleted", before=before)
+
+
+def move_rule(session, actor, rule: AutomationRule, direction) -> bool:
+    """Move a rule one place up or down in the order of every rule (position, then id: the order
+    the list shows and the hook tries a status's rules in); False when it is first (up) or last
+    (down) already. The positions are kept as they are but for the two rules swapped; equal ones
+    (the API may set any) are spread first, so that the move changes nothing else's order. Each
+    changed position is audited. Raises Forbidden, Invalid (a direction other than up / down)."""
+    require_admin(actor)
+    if direction not in MOVES:
+        raise Invalid(errors={"direction": [Problem("not_choice", choices=", ".join(MOVES))]})
+    rules = list(session.scalars(select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id)))
+    at = next(i for i, r in enumerate(rules) if r.id == rule.id)
+    other = at - 1 if direction == "up" else at + 1
+    if not 0 <= other < len(rules):
+        return False
+    places = _spread([r.position or 0 for r in rules])
+    rules[at], rules[other] = rules[other], rules[at]
+    for moved, place in zip(rules, places, strict=True):
+        if moved.position != place:
+            before = moved.position
+            moved.position = place
+            audit.record(session, actor, AREA, moved.name, "updated", {"position": before}, {"position": place})
+    session.flush()
+    return True
+
+
+def _spread(positions: list[int]) -> list[int]:
+    """Ascending positions made strictly increasing with the fewest changes (2, 2, 5 -> 2, 3, 5);
+    0, 1, 2... when that would pass INT_MAX."""
+    out: list[int] = []
+    for p in positions:
+        out.append(p if not out or p > out[-1] else out[-1] + 1)
+    return out if not out or out[-1] <= INT_MAX else list(range(len(out)))
+
+
+def _snapshot(rule: AutomationRule) -> dict:
+    """What the audit keeps of a rule: its settings (not its bookkeeping)."""
+    return audit.snapshot(rule, *RULE_FIELDS)
 
 
 def default_options() -> dict:
@@ -442,6 +499,60 @@ def matches(values: LeadValues, conditions: list[dict]) -> bool:
     return True
 
 
+# ---------------------------------------------------------------- runs (the timeline's events)
+
+
+def _run_rule_id():
+    return TimelineEvent.data["rule_id"].as_integer()
+
+
+def _runs_of(rule_ids):
+    """The run events of these rules since each rule was made (SQLite may give a deleted rule's id
+    to a new one: the old rule's runs are not the new one's)."""
+    rule_id = _run_rule_id()
+    return (select(TimelineEvent)
+            .join(AutomationRule, and_(AutomationRule.id == rule_id,
+                                       TimelineEvent.created_at >= AutomationRule.created_at))
+            .where(TimelineEvent.kind.in_(RUN_KINDS), TimelineEvent.parent_type == "lead",
+                   rule_id.in_(list(rule_ids))))
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A rule's runs: how many converted / did not convert in the last RUNS_DAYS days, and the
+    latest run ever (its event: when, the lead, converted or not)."""
+
+    converted: int = 0
+    not_converted: int = 0
+    latest: TimelineEvent | None = None
+
+
+def last_runs(session, actor, rule_ids, now=None) -> dict[int, Runs]:
+    """Runs of each of `rule_ids` (a page of rules), in two queries; raises Forbidden."""
+    require_admin(actor)
+    ids = [i for i in rule_ids if isinstance(i, int)]
+    if not ids:
+        return {}
+    since = (now or utcnow()) - timedelta(days=RUNS_DAYS)
+    rule_id = _run_rule_id()
+    counts = {}
+    recent = (_runs_of(ids).where(TimelineEvent.created_at >= since)
+              .with_only_columns(rule_id, TimelineEvent.kind, func.count()).group_by(rule_id, TimelineEvent.kind))
+    for rid, kind, n in session.execute(recent):
+        counts.setdefault(rid, {})[kind] = n
+    latest_ids = _runs_of(ids).with_only_columns(func.max(TimelineEvent.id)).group_by(rule_id)
+    latest = {e.data.get("rule_id"): e for e in
+              session.scalars(select(TimelineEvent).where(TimelineEvent.id.in_(latest_ids.scalar_subquery())))}
+    return {rid: Runs(counts.get(rid, {}).get("rule_converted", 0), counts.get(rid, {}).get("rule_not_converted", 0),
+                      latest.get(rid)) for rid in ids}
+
+
+def recent_runs(session, actor, rule: AutomationRule, limit: int = 10) -> list[TimelineEvent]:
+    """A rule's latest runs, newest first; raises Forbidden."""
+    require_admin(actor)
+    return list(session.scalars(_runs_of([rule.id]).order_by(TimelineEvent.id.desc()).limit(limit)))
+
+
 # ---------------------------------------------------------------- the hook
 
 
@@ -584,6 +695,7 @@ def reason(error: DomainError) -> Text:
     return Text("{message} ({details})", message=message, details=joined)
 
 
-__all__ = ["CONDITIONS_MAX", "DEAL_NAME_PLACEHOLDERS", "IN_MAX", "OPS", "OPTION_KEYS", "RULE_ACTIONS",
-           "clean_rule", "condition_holds", "create_rule", "deal_name", "delete_rule",
-           "get_rule", "list_rules", "matches", "require_admin", "rule_options", "run_rules", "update_rule"]
+__all__ = ["CONDITIONS_MAX", "DEAL_NAME_PLACEHOLDERS", "IN_MAX", "OPS", "OPTION_KEYS", "RULE_ACTIONS", "Runs",
+           "clean_rule", "condition_holds", "create_rule", "deal_name", "delete_rule", "get_rule", "last_runs",
+           "list_rules", "matches", "move_rule", "ops_for", "recent_runs", "require_admin", "rule_options",
+           "run_rules", "update_rule"]
