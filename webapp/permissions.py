@@ -1,12 +1,28 @@
 """Roles, record visibility and "may X do Y to Z": the one place, used by pages, API and domain.
 
-Built-in roles (issue 3): admin (everything), manager (everything on the records of
-their team and their reports), sales (creates records, edits their own, reads all
-accounts/contacts/deals, sees and edits only their own leads, may convert), viewer
-(reads, changes nothing, may not convert). Never imports Flask.
+A role (models.Role, edited on /admin/roles) stores its record scope and a list of
+permissions; every answer below reads them, never a role's key. The permissions:
+
+- `<entity>.create`, `<entity>.edit`, `<entity>.delete` for the records (lead, account,
+  contact, deal) and what hangs on them (task, note, attachment). Edit and delete reach the
+  records within the scope: own (the user's), team (theirs, their team's, their reports',
+  at every level) or all. Delete also needs edit.
+- `<entity>.read` for the records: read every record of that kind, whatever the scope.
+  Without it a user reads the records within their scope. Notes, tasks and attachments
+  are read with the record they hang on.
+- `lead.convert` ("Convert leads", C7.1), `conversion.revert` ("Revert conversions"),
+  `admin` (the admin area).
+
+The built-in roles (presets, issue 3): admin (everything), manager (everything on the
+records of their team and their reports, reads every account, contact and deal), sales
+(creates records, edits their own, reads every account / contact / deal but only their own
+leads, may convert), viewer (reads everything, changes nothing, may not convert).
+Never imports Flask.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 from sqlalchemy import event, false, or_, select, true
 from sqlalchemy.orm import Session
@@ -14,28 +30,52 @@ from sqlalchemy.orm import Session
 from .errors import N_, Text
 from .models import RECORD_MODELS, Lead, Note, Role, Task, User
 
-ENTITY_PERMS = ("lead", "account", "contact", "deal", "task", "note", "attachment")
+# The records (a row each in the matrix, with every action) and what hangs on them (read
+# with their record: no read of their own).
+RECORD_ENTITIES = ("lead", "account", "contact", "deal")
+ENTITY_PERMS = (*RECORD_ENTITIES, "task", "note", "attachment")
+ACTIONS = ("create", "read", "edit", "delete")
+SCOPES = ("own", "team", "all")
+SPECIAL_PERMISSIONS = ("lead.convert", "conversion.revert", "admin")
+
+
+def entity_actions(entity: str) -> tuple[str, ...]:
+    """The actions a role may be given on `entity` (no `read` for tasks, notes, attachments)."""
+    return ACTIONS if entity in RECORD_ENTITIES else ("create", "edit", "delete")
+
+
 ALL_PERMISSIONS = sorted(
-    [f"{e}.create" for e in ENTITY_PERMS]
-    + [f"{e}.edit" for e in ENTITY_PERMS]
-    + ["record.delete", "record.read_all", "lead.convert", "conversion.revert", "admin"]
-)
-PERMISSION_LABELS = {"lead.convert": N_("Convert leads"), "admin": N_("Administration")}
+    [f"{e}.{a}" for e in ENTITY_PERMS for a in entity_actions(e)] + list(SPECIAL_PERMISSIONS))
+ENTITY_LABELS = {"lead": N_("Leads"), "account": N_("Accounts"), "contact": N_("Contacts"), "deal": N_("Deals"),
+                 "task": N_("Tasks"), "note": N_("Notes"), "attachment": N_("Attachments")}
+ACTION_LABELS = {"create": N_("Create"), "read": N_("Read all"), "edit": N_("Edit"), "delete": N_("Delete")}
+SCOPE_LABELS = {"own": N_("Own records"), "team": N_("Team's records"), "all": N_("All records")}
+PERMISSION_LABELS = {"lead.convert": N_("Convert leads"), "conversion.revert": N_("Revert conversions"),
+                     "admin": N_("Administration")}
+
+# Names stored before per-entity reads and deletes existed, and what they stand for (the
+# migration e7f8a9b0c1d2 rewrites stored roles; roles written by old code still work).
+LEGACY_PERMISSIONS = {
+    "record.read_all": ("account.read", "contact.read", "deal.read"),
+    "record.delete": tuple(f"{e}.delete" for e in ENTITY_PERMS),
+}
 
 BUILTIN_ROLES = {
     # The labels are stored as they are here (English); pages show them with |t.
     "admin": (N_("Administrator"), "all", ALL_PERMISSIONS),
-    "manager": (N_("Manager"), "team", [p for p in ALL_PERMISSIONS if p != "admin"]),
+    "manager": (N_("Manager"), "team", [p for p in ALL_PERMISSIONS if p not in ("admin", "lead.read")]),
     "sales": (
         N_("Sales"),
         "own",
         [f"{e}.create" for e in ENTITY_PERMS]
         + [f"{e}.edit" for e in ENTITY_PERMS]
-        + ["lead.convert", "conversion.revert", "record.read_all"],
+        + ["lead.convert", "conversion.revert", "account.read", "contact.read", "deal.read"],
     ),
-    "viewer": (N_("Viewer"), "all", ["record.read_all"]),
+    "viewer": (N_("Viewer"), "all", [f"{e}.read" for e in RECORD_ENTITIES]),
 }
 ROLE_KEYS = tuple(BUILTIN_ROLES)
+# The preset that always has every permission (the admin area cannot lock itself out).
+LOCKED_ROLE = "admin"
 
 
 def ensure_roles(session) -> None:
@@ -44,6 +84,22 @@ def ensure_roles(session) -> None:
     for key, (label, scope, perms) in BUILTIN_ROLES.items():
         if key not in existing:
             session.add(Role(key=key, label=label, scope=scope, permissions=list(perms)))
+
+
+@lru_cache(maxsize=256)
+def expand(stored: tuple[str, ...]) -> frozenset[str]:
+    """A role's stored permissions as the names this module asks for (legacy names expanded)."""
+    out: set[str] = set()
+    for name in stored:
+        out.update(LEGACY_PERMISSIONS.get(name, (name,)))
+    return frozenset(out)
+
+
+def role_permissions(role: Role | None) -> frozenset[str]:
+    """The permissions a role grants (empty for none)."""
+    if role is None:
+        return frozenset()
+    return expand(tuple(p for p in (role.permissions or ()) if isinstance(p, str)))
 
 
 def _real(user):
@@ -57,8 +113,7 @@ def has_perm(user: User | None, perm: str) -> bool:
     user = _real(user)
     if user is None or not user.is_active:
         return False
-    role = user.role
-    return bool(role and perm in (role.permissions or ()))
+    return perm in role_permissions(user.role)
 
 
 def is_admin(user: User | None) -> bool:
@@ -69,9 +124,19 @@ def can_create(user: User | None, entity: str) -> bool:
     return has_perm(user, f"{entity}.create")
 
 
+def can_read_all(user: User | None, entity: str) -> bool:
+    """May the user read every record of `entity`, beyond their scope (`<entity>.read`)?"""
+    return has_perm(user, f"{entity}.read")
+
+
 def can_convert(user: User | None) -> bool:
     """C7.1: the role permission "Convert leads"."""
     return has_perm(user, "lead.convert")
+
+
+def can_revert(user: User | None) -> bool:
+    """C9.1: the role permission "Revert conversions"."""
+    return has_perm(user, "conversion.revert")
 
 
 def _scope(user: User) -> str:
@@ -172,23 +237,13 @@ def _in_scope(session, user: User, obj) -> bool:
 
 
 def visible_clause(session, user: User | None, model):
-    """SQL where-clause: the rows of `model` (a record model) this user may see."""
+    """SQL where-clause: the rows of `model` (a record model) this user may see: every row
+    with the role's `<entity>.read`, else those within the role's scope."""
     if user is None or not user.is_active:
         return false()
-    # The built-in roles read every account, contact and deal ("record.read_all"); a role
-    # without it (an administrator's custom role) reads only within its scope. Leads
-    # follow the edit scope, except that a viewer (who edits nothing) reads them all.
-    if model is Lead:
-        if not _edits_anything(user):
-            return true()
-        return _owned_clause(session, user, model)
-    if has_perm(user, "record.read_all"):
+    if can_read_all(user, model.__name__.lower()):
         return true()
     return _owned_clause(session, user, model)
-
-
-def _edits_anything(user: User) -> bool:
-    return any(p.endswith(".edit") for p in (user.role.permissions or []))
 
 
 def parent_of(session, obj):
@@ -203,9 +258,7 @@ def can_view(session, user: User | None, obj) -> bool:
         return False
     if obj.__class__.__name__ in ("Note", "Task", "Attachment"):
         return can_view(session, user, parent_of(session, obj))
-    if isinstance(obj, Lead):
-        return not _edits_anything(user) or _in_scope(session, user, obj)
-    return has_perm(user, "record.read_all") or _in_scope(session, user, obj)
+    return can_read_all(user, obj.__class__.__name__.lower()) or _in_scope(session, user, obj)
 
 
 def can_edit(session, user: User | None, obj) -> bool:
@@ -226,7 +279,9 @@ def can_edit(session, user: User | None, obj) -> bool:
 
 
 def can_delete(session, user: User | None, obj) -> bool:
-    return has_perm(user, "record.delete") and can_edit(session, user, obj)
+    """May the user delete this record (or note, task, attachment)? `<kind>.delete` and
+    everything can_edit asks."""
+    return has_perm(user, f"{obj.__class__.__name__.lower()}.delete") and can_edit(session, user, obj)
 
 
 def can_add_to(session, user: User | None, parent, kind: str) -> bool:

@@ -304,7 +304,8 @@ def _more_rows(db, admin) -> None:
     db.session.commit()
 
 
-TYPED_LABELS = {"À relancer", "Relance", "Partenaires", "Ventes", "Intro", "Signé"}
+TYPED_LABELS = {"À relancer", "Relance", "Partenaires", "Ventes", "Intro", "Signé", "Chargé de compte",
+                "Chargé de clientèle", "Intégration"}
 
 
 def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
@@ -626,6 +627,51 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.post(f"/admin/rules/{every.id}/delete")
     w.get("/admin/rules/999999", status=404)
     w.post("/admin/rules/999999/active", {"active": "0"}, 404)
+    # Roles and people (issue 10 item 6): roles (list, new, refused, created, edited, a preset
+    # restored, deleted), users (list, search, new, refused, created, edited, deactivated with the
+    # reassign step, reactivated), teams (list, refused, created, renamed, deleted).
+    from webapp.models import Role, Team
+
+    w.get("/admin/roles")
+    w.get("/admin/roles/new")
+    w.post("/admin/roles", {"label": "", "scope": "own"}, 422)
+    w.post("/admin/roles", {"label": "Chargé de compte", "scope": "own", "permissions": ["lead.create", "lead.edit"]})
+    made = db.session.scalar(select(Role).where(Role.label == "Chargé de compte"))
+    w.get(f"/admin/roles/{made.key}")
+    w.post(f"/admin/roles/{made.key}", {"label": "", "scope": "own"}, 422)
+    w.post(f"/admin/roles/{made.key}", {"label": "Chargé de clientèle", "scope": "team",
+                                        "permissions": ["lead.create", "lead.edit", "lead.convert"]})
+    w.get("/admin/roles/sales")
+    w.post("/admin/roles/sales/reset")
+    w.post(f"/admin/roles/{made.key}/delete")
+    w.post("/admin/roles/sales/delete", status=409)
+    w.get("/admin/users")
+    w.get("/admin/users?q=adm")
+    w.get("/admin/users/new")
+    w.post("/admin/users", {"email": "pas-une-adresse", "name": "", "password": "", "role_key": "sales"}, 422)
+    w.post("/admin/users", {"email": "nouvelle@example.com", "name": "Nouvelle Personne",
+                            "password": "correct horse battery", "role_key": "sales"})
+    person = db.session.scalar(select(User).where(User.email == "nouvelle@example.com"))
+    w.get(f"/admin/users/{person.id}")
+    w.post(f"/admin/users/{person.id}", {"email": "", "name": "Nouvelle Personne", "role_key": "sales"}, 422)
+    w.post(f"/admin/users/{person.id}", {"email": "nouvelle@example.com", "name": "Nouvelle Personne",
+                                         "role_key": "sales", "manager_id": str(admin.id)})
+    w.post(f"/admin/users/{person.id}/reassign", {"reassign_to": "999999"}, 422)
+    w.post(f"/admin/users/{person.id}/reassign", {"reassign_to": str(admin.id)})
+    token, _secret = ApiToken.issue(person, "Intégration")
+    db.session.add(token)
+    db.session.commit()
+    w.post(f"/admin/users/{person.id}/tokens/{token.id}/revoke")
+    w.get(f"/admin/users/{person.id}/deactivate")
+    w.post(f"/admin/users/{person.id}/deactivate", {"reassign_to": str(admin.id)})
+    w.post(f"/admin/users/{person.id}/reactivate")
+    w.post(f"/admin/users/{admin.id}/deactivate", {}, 409)
+    w.get("/admin/users/teams")
+    w.post("/admin/users/teams", {"name": ""}, 422)
+    w.post("/admin/users/teams", {"name": "Équipe Sud"})
+    team = db.session.scalar(select(Team).where(Team.name == "Équipe Sud"))
+    w.post(f"/admin/users/teams/{team.id}", {f"team-{team.id}-name": "Équipe Ouest"})
+    w.post(f"/admin/users/teams/{team.id}/delete")
     w.post("/admin/jobs/rebuild-keys")
     w.post("/admin/jobs/rebuild-keys")
     job = db.session.scalar(select(Job).order_by(Job.id.desc()))

@@ -4,7 +4,7 @@ and the change-password form."""
 from __future__ import annotations
 
 import pytz
-from flask import Blueprint, abort, current_app, flash, g, request, url_for
+from flask import Blueprint, current_app, flash, g, request, url_for
 from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user
@@ -25,9 +25,11 @@ from ..services.users import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     change_password,
+    issue_token,
     password_change_errors,
     set_preferences,
 )
+from ..services.users import revoke_token as revoke_api_token
 from .errors import on_error
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -148,8 +150,7 @@ def create_token():
     form = TokenForm()
     if not form.validate_on_submit():
         return _page(form, 422)
-    row, token = ApiToken.issue(current_user, form.name.data)
-    db.session.add(row)
+    _row, token = issue_token(db.session, current_user._get_current_object(), form.name.data)
     db.session.commit()
     return _page(TokenForm(formdata=None), 201, new_token=token)
 
@@ -158,11 +159,8 @@ def create_token():
 @login_required
 def revoke_token(token_id: int):
     """Delete one of the user's own tokens (another user's is a 404: not theirs to see)."""
-    row = db.session.get(ApiToken, token_id) if token_id <= 2**31 - 1 else None
-    if row is None or row.user_id != current_user.id:
-        abort(404)
+    row = revoke_api_token(db.session, current_user._get_current_object(), token_id, owner=current_user)
     name = row.name
-    db.session.delete(row)
     db.session.commit()
     flash(_("Token “%(name)s” revoked: scripts using it now get 401.", name=name), "success")
     return redirect(url_for("profile.show"))

@@ -56,4 +56,4 @@ def index():
     return render_template("admin/index.html")
 
 
-from . import audit, currencies, custom_fields, jobs, pipelines, rules, statuses  # noqa: E402,F401  (views register on bp)
+from . import audit, currencies, custom_fields, jobs, people, pipelines, rules, statuses  # noqa: E402,F401  (views register on bp)

@@ -85,15 +85,22 @@ def _parent_lock(obj) -> None:
 
 def require_view(entity: Entity, obj) -> None:
     if not permissions.can_view(db.session, current_user(), obj):
+        if entity.name not in permissions.RECORD_ENTITIES:  # a note or task: read with its record
+            raise Forbidden(Text("You may not view this {entity}: the record it is on is outside the records "
+                                 "your role can see.", entity=noun(entity.name)))
+        permission = entity.name + ".read"
         raise Forbidden(Text("You may not view this {entity}: it is outside the records your role can see "
-                             "(record.read_all or your owner scope).", entity=noun(entity.name)))
+                             "({permission} or your owner scope).", entity=noun(entity.name),
+                             permission=permission))
 
 
 def require_edit(entity: Entity, obj, action: str = "edit") -> None:
     user = current_user()
     perm = f"{entity.name}.edit"
-    if action == "delete" and not permissions.has_perm(user, "record.delete"):
-        raise Forbidden(Text("Your role lacks the {permission} permission.", permission="record.delete"))
+    delete = entity.name + ".delete"
+    if action == "delete" and not permissions.has_perm(user, delete):
+        raise Forbidden(Text("Your role lacks the {permission} permission: deleting needs it besides {edit}.",
+                             permission=delete, edit=perm))
     if not permissions.has_perm(user, perm):
         raise Forbidden(Text("Your role lacks the {permission} permission.", permission=perm))
     if not permissions.can_edit(db.session, user, obj):
