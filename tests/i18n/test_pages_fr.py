@@ -305,7 +305,7 @@ def _more_rows(db, admin) -> None:
 
 
 TYPED_LABELS = {"À relancer", "Relance", "Partenaires", "Ventes", "Intro", "Signé", "Chargé de compte",
-                "Chargé de clientèle", "Intégration"}
+                "Chargé de clientèle", "Intégration", "Affaire suivante"}
 
 
 def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
@@ -494,6 +494,28 @@ def _walk(w: _Walker, client, app, db, admin, tmp_path) -> None:
     w.get(f"/conversions/{done.conversion_id}")
     w.get(f"/leads/{to_convert.id}")
     w.get("/conversions/999999", status=404)
+    # C9.1: revert that conversion: its preview (page and htmx fragment), the revert (it lands on
+    # the lead with its flash), the record saying what it did, then the 409s of a second one.
+    conversion_id = done.conversion_id
+    revert = f"/conversions/{conversion_id}/revert"
+    w.get(revert, contains="revert-form")
+    w.post(revert)
+    w.get(f"/conversions/{conversion_id}", contains="revert-title")
+    w.get(revert, status=409, contains="revert-form")
+    w.post(revert, status=409, contains="revert-form")
+    # Converted again, then a deal added to its contact since: the preview names the blocker; a
+    # revert without the choice is refused (409, the blockers shown); kept and reverted.
+    w.post(convert, {**deal_values, "idempotency_key": modal_values(client, to_convert.id)["idempotency_key"]})
+    again = db.session.scalar(select(Conversion).where(Conversion.lead_id == to_convert.id,
+                                                       Conversion.reverted_at.is_(None)))
+    db.session.add(Deal(name="Affaire suivante", contact_id=again.contact_id, pipeline_id=pipeline.id,
+                        stage=stage, owner_id=admin.id))
+    db.session.commit()
+    revert = f"/conversions/{again.id}/revert"
+    w.get(revert, contains="revert-blockers")
+    w.post(revert, status=409, contains="revert-blockers")
+    w.post(revert, {"keep_changed": "1"})
+    w.get(f"/conversions/{again.id}", contains="revert-title")
 
     # Admin: the jobs list, starting the key rebuild (and once more while it is queued), its row
     # as it runs and when done, a job the queue refused, older pages, an unknown job.

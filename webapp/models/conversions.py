@@ -42,6 +42,8 @@ class Conversion(db.Model):
     moved_records: Mapped[list] = mapped_column(JSON, default=list)
     # The lead as it was before conversion (status...), for the revert.
     lead_before: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What the revert did (C9.1, conversion/revert.py): {"keep_changed", "steps", "blockers"}.
+    revert_report: Mapped[dict | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     creator: Mapped[User | None] = relationship(foreign_keys=[created_by])

@@ -17,9 +17,11 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.exc import IntegrityError
 
 from .. import permissions
 from ..conversion import executor, planner
+from ..conversion import revert as reverting
 from ..conversion.errors import AlreadyConverted, ConversionError
 from ..conversion.mapping import build_values, load_mapping
 from ..conversion.options import ConversionOptions
@@ -634,4 +636,141 @@ def show(conversion_id: int):
     if lead is None or not permissions.can_view(db.session, current_user, lead):
         abort(403)
     return render("conversions/show.html", "conversions/_record.html", lead=lead, conversion=conversion,
-                  records=view.produced_links(conversion), view=view)
+                  records=view.produced_links(conversion), view=view, rv=revert_view)
+
+
+# --- C9.1: revert a conversion ---------------------------------------------------------------
+# The preview (a modal, like the conversion's) lists what will happen record by record and what
+# cannot be undone cleanly; the person keeps those records and reverts, or cancels. The domain
+# (conversion/revert.py) plans and executes; one POST = one execute_revert() = one commit.
+
+REVERT_PAGE, REVERT_MODAL = "conversions/revert.html", "conversions/_revert.html"
+REVERT_WORDS = {
+    "changed": _l("Something changed since the preview: read it again, then keep those records and revert, "
+                  "or cancel."),
+    "reverted": _l("This conversion has already been reverted."),
+}
+# moved_records' kinds -> the preview's count words (COUNT_WORDS keys).
+KIND_COUNTS = {"note": "notes", "attachment": "attachments", "activity": "activities",
+               "campaign_member": "campaigns", "line_item": "line_items", "address": "addresses",
+               "tag": "tags"}
+
+
+@bp.app_template_global()
+def may_revert(target) -> bool:
+    """Whether to show "Revert…" (C9.1) for a Conversion or a converted Lead: the domain's checks."""
+    if target is None or not current_user.is_authenticated:
+        return False
+    lead = target if isinstance(target, Lead) else None
+    if lead is not None:
+        if not lead.converted or not lead.conversion_id:
+            return False
+        conversion = db.session.get(Conversion, lead.conversion_id)
+    else:
+        conversion = target
+    return reverting.may_revert(db.session, current_user, conversion, lead)
+
+
+class revert_view:
+    """Display helpers of the revert preview."""
+
+    @staticmethod
+    def status(key: str | None) -> str:
+        from ..models import LeadStatus
+
+        row = db.session.get(LeadStatus, key) if key else None
+        return translate(row.label) if row is not None else (key or "—")
+
+    @staticmethod
+    def moves(plan) -> list[tuple[str, str]]:
+        """("3 notes", "the deal, the contact"): what goes back to the lead, and from where."""
+        groups: dict[str, tuple[list, list]] = {}
+        for s in plan.by_action("move_back", blocked=False):
+            steps, places = groups.setdefault(s.type, ([], []))
+            steps.append(s)
+            if s.place and s.place[0] not in places:
+                places.append(s.place[0])
+        return [(view.count(KIND_COUNTS.get(kind, kind), len(steps)), ", ".join(_place(p) for p in places))
+                for kind, (steps, places) in groups.items()]
+
+    @staticmethod
+    def copies(plan) -> list[str]:
+        """"2 notes", "3 tags": the copies removed."""
+        out = []
+        for action, kind in (("remove_copy", "note"), ("remove_tag", "tag")):
+            n = len([s for s in plan.by_action(action, blocked=False) if s.type == kind])
+            if n:
+                out.append(view.count(KIND_COUNTS[kind], n))
+        return out
+
+    @staticmethod
+    def kind(kind: str) -> str:
+        return str(KIND_WORDS.get(kind) or ENTITY_NAMES.get(kind) or kind.replace("_", " ").capitalize())
+
+    @staticmethod
+    def text(item: dict) -> str:
+        """A sentence stored in a revert report, in the reader's language."""
+        from ..errors import Text
+
+        stored = item.get("text") if isinstance(item, dict) else None
+        if isinstance(stored, dict):
+            try:
+                return translate(Text.from_json(stored))
+            except (KeyError, TypeError, ValueError):
+                pass
+        return str((item or {}).get("message") or "")
+
+    @staticmethod
+    def user(user_id) -> str:
+        from ..models import User
+
+        user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+        return user.display_name if user is not None else "—"
+
+
+def _reverting(conversion_id: int) -> tuple[Conversion, Lead]:
+    """The conversion and its lead; 404 when missing, 403 when the lead is out of sight."""
+    conversion = db.get_or_404(Conversion, conversion_id)
+    lead = db.session.get(Lead, conversion.lead_id)
+    if lead is None or not permissions.can_view(db.session, current_user, lead):
+        abort(403)
+    return conversion, lead
+
+
+def _revert_modal(conversion: Conversion, lead: Lead, plan, status: int = 200, alert=None):
+    return render(REVERT_PAGE, REVERT_MODAL, status, conversion=conversion, lead=lead, plan=plan,
+                  alert=translate(alert) if alert else None, view=view, rv=revert_view)
+
+
+@bp.get("/conversions/<int:conversion_id>/revert")
+@login_required
+def revert_preview(conversion_id: int):
+    """C9.1: what reverting would do, record by record, and what cannot be undone cleanly."""
+    conversion, lead = _reverting(conversion_id)
+    if conversion.reverted_at is not None:
+        return _revert_modal(conversion, lead, None, 409, REVERT_WORDS["reverted"])
+    plan = reverting.plan_revert(db.session, current_user, conversion)
+    return _revert_modal(conversion, lead, plan)
+
+
+@bp.post("/conversions/<int:conversion_id>/revert")
+@login_required
+def revert(conversion_id: int):
+    """Revert (keep_changed=1: keep what changed since and revert the rest); then the lead's page."""
+    conversion, lead = _reverting(conversion_id)
+    keep = request.form.get("keep_changed") in ("1", "true", "y", "on")
+    try:
+        reverting.execute_revert(db.session, current_user, conversion, keep_changed=keep)
+    except reverting.AlreadyReverted:
+        db.session.rollback()
+        return _revert_modal(conversion, lead, None, 409, REVERT_WORDS["reverted"])
+    except (reverting.RevertBlocked, IntegrityError):
+        # Blockers the person has not seen (something changed since the preview, or a concurrent
+        # change the foreign keys refused): show them.
+        db.session.rollback()
+        plan = reverting.plan_revert(db.session, current_user, conversion)
+        return _revert_modal(conversion, lead, plan, 409, REVERT_WORDS["changed"])
+    db.session.commit()
+    flash(_("Conversion reverted: the lead “%(name)s” is back in the list and on the board.",
+            name=lead.display_name), "success")
+    return redirect(url_for("leads.show", lead_id=lead.id))

@@ -24,11 +24,13 @@ from ...conversion.options import (
     ConversionOptions,
 )
 from ...conversion.planner import plan
+from ...conversion.revert import execute_revert, plan_revert
 from ...conversion.serialize import conversion_as_dict
 from ...entities import check_id, noun
 from ...errors import Conflict, Invalid, NotFound, Problem, Text
 from ...extensions import db
 from ...fields import CURRENCY_RE, INT_MAX, model_specs
+from ...i18n import translate
 from ...models import Conversion, Deal, Lead
 from . import bp
 from .core import (
@@ -39,9 +41,10 @@ from .core import (
     query_int,
     reject_unknown_args,
 )
-from .openapi import add_operation, add_schema, body, path_id, query, ref, responses
+from .openapi import add_operation, add_schema, body, json_content, path_id, query, ref, responses
 
-REVERT_ONLY = (Conversion.options, Conversion.previous_values, Conversion.moved_records, Conversion.lead_before)
+REVERT_ONLY = (Conversion.options, Conversion.previous_values, Conversion.moved_records, Conversion.lead_before,
+               Conversion.revert_report)
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_PATTERN = "^[!-~]{1,255}$"  # visible ASCII, e.g. a UUID
 LIST_FILTERS = ("lead_id", "account_id", "contact_id", "deal_id", "created_by")
@@ -175,6 +178,45 @@ add_schema("LeadConversionDryRun", _object(DRY_RUN_PROPERTIES))
 add_schema("LeadConversionList", _object({"items": {"type": "array", "items": ref("LeadConversion")},
                                           "next_cursor": {"type": ["string", "null"]}}))
 
+# C9.1: the revert's request, its answer (the conversion, reverted) and its dry run (the preview).
+REVERT_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "keep_changed": {"type": "boolean", "default": False,
+                         "description": "Keep what changed since the conversion (the blockers a 409 names) "
+                                        "as it is, and revert everything else."},
+        "dry_run": {"type": "boolean", "default": False,
+                    "description": "Answer what the revert would do and what blocks it; nothing is written."},
+    },
+}
+REVERT_STEP = {"type": "object", "required": ["action", "type", "id", "label"], "properties": {
+    "action": {"type": "string", "enum": ["restore_lead", "restore_field", "keep_existing", "move_back",
+                                          "remove_copy", "remove_tag", "delete"]},
+    "type": {"type": "string"}, "id": {"type": ["integer", "null"]}, "label": {"type": "string"},
+    "field": {"type": "string"}, "place": {"type": "array"}, "to": {"type": "array"},
+    "deal_id": {"type": "integer"}, "value": {}, "current": {}}}
+REVERT_BLOCKER = _object({"type": {"type": "string"}, "id": {"type": ["integer", "null"]},
+                          "label": {"type": "string"}, "field": {"type": ["string", "null"]},
+                          "reason": {"type": "string"}, "message": {"type": "string"}})
+REVERT_REPORT = {"type": ["object", "null"], "description": "What the revert did (C9.1).", "properties": {
+    "keep_changed": {"type": "boolean"},
+    "steps": {"type": "array", "items": REVERT_STEP, "description": "What was done."},
+    "kept": {"type": "array", "items": REVERT_STEP, "description": "What a blocker kept as it was."},
+    "blockers": {"type": "array", "items": REVERT_BLOCKER}}}
+add_schema("LeadConversionRevertRequest", REVERT_REQUEST)
+add_schema("LeadConversionReverted", _object({
+    **CONVERSION_PROPERTIES,
+    "reverted_at": {"type": "string", "format": "date-time"},
+    "reverted_by": {"type": ["integer", "null"]},
+    "revert": REVERT_REPORT,
+}))
+add_schema("LeadConversionRevertPreview", _object({
+    "conversion_id": {"type": "integer"}, "lead_id": {"type": "integer"}, "dry_run": {"const": True},
+    "steps": {"type": "array", "items": REVERT_STEP},
+    "blockers": {"type": "array", "items": REVERT_BLOCKER},
+}))
+
 
 # ---------------------------------------------------------------- request handling
 
@@ -270,6 +312,61 @@ def lead_conversions_show(id: int):
     return jsonify(as_json(conversion))
 
 
+def _revert_body() -> dict:
+    """The revert's JSON body: absent or empty means {} (api.md: `{"keep_changed": true}` optional)."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    data = json_body()
+    errors = {str(k): [Problem("unknown_option")] for k in sorted(set(data) - set(REVERT_REQUEST["properties"]), key=str)}
+    for name in REVERT_REQUEST["properties"]:
+        if name in data and not isinstance(data[name], bool):
+            errors[name] = [Problem("not_bool")]
+    if errors:
+        raise Invalid(errors=errors)
+    return data
+
+
+def _report(report: dict | None) -> dict | None:
+    """The stored revert report, its blockers' sentences in the caller's language."""
+    if not report:
+        return report
+    blockers = []
+    for b in report.get("blockers") or []:
+        item = {k: v for k, v in b.items() if k != "text"}
+        if isinstance(b.get("text"), dict):
+            item["message"] = translate(Text.from_json(b["text"]))
+        blockers.append(item)
+    return {**report, "blockers": blockers}
+
+
+@bp.post("/lead-conversions/<int:id>/revert")
+def lead_conversions_revert(id: int):
+    """C9.1: revert a conversion (200, the conversion with reverted_at), or preview it (dry_run);
+    409 names every blocker unless keep_changed, and answers a second revert."""
+    reject_unknown_args()
+    data = _revert_body()
+    conversion = get_or_404(Conversion, id, "conversion")
+    session, user = db.session, current_user()
+    # Out of sight: 404 (no leak). can_view() on the one lead, not _visible()'s subquery over all.
+    if not permissions.can_view(session, user, session.get(Lead, conversion.lead_id)):
+        raise NotFound(Text("There is no {kind} with id {id}.", kind=noun("conversion"), id=id))
+    if data.get("dry_run"):
+        preview = plan_revert(session, user, conversion)
+        payload = preview.as_dict(translate)
+        session.rollback()
+        return jsonify(payload), 200
+    try:
+        execute_revert(session, user, conversion, keep_changed=bool(data.get("keep_changed")))
+        session.commit()
+    except IntegrityError:
+        # A concurrent change (a deal added to a contact being deleted...) committed first.
+        session.rollback()
+        raise Conflict(Text("This revert conflicts with a concurrent change; nothing was saved. Retry.")) from None
+    conversion = session.get(Conversion, id)
+    return jsonify({**as_json(conversion), "reverted_by": conversion.reverted_by,
+                    "revert": _report(conversion.revert_report)}), 200
+
+
 # ---------------------------------------------------------------- OpenAPI
 
 TAGS = ["lead-conversions"]
@@ -306,4 +403,21 @@ add_operation("/lead-conversions/{id}", "get", lambda s: {
     "tags": TAGS, "summary": "Get a conversion", "operationId": "get_lead_conversion",
     "parameters": [path_id()],
     "responses": responses({200: ("The conversion", ref("LeadConversion"))}, (401, 404, 422)),
+})
+add_operation("/lead-conversions/{id}/revert", "post", lambda s: {
+    "tags": TAGS, "summary": "Revert a conversion (C9.1), or preview the revert with dry_run",
+    "operationId": "revert_lead_conversion",
+    "description": "Restores the lead (status, the fields the form filled; converted false), moves every "
+                   "moved record back, removes the copies, deletes the records the conversion created when "
+                   "untouched since and restores the fields it filled on merged records unless changed "
+                   "since. 409 with `errors` naming each record or field that cannot be undone cleanly "
+                   "(keys like \"contact.9\", \"contact.9.phone\"; the body's `blockers` list them) unless "
+                   "`keep_changed` is true; 409 too when already reverted. 403: the \"Revert "
+                   "conversions\" permission, or a lead out of the caller's edit scope.",
+    "parameters": [path_id()],
+    "requestBody": {"required": False, **json_content(ref("LeadConversionRevertRequest"))},
+    "responses": responses({200: ("Reverted: the conversion with reverted_at set, and what the revert did; "
+                                  "with dry_run, the preview (nothing written)",
+                                  {"oneOf": [ref("LeadConversionReverted"), ref("LeadConversionRevertPreview")]})},
+                           (400, 401, 403, 404, 409, 422)),
 })
